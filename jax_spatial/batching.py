@@ -1,0 +1,174 @@
+"""Padding ragged frame observations into static-shape `ObjectBatch`es for the jitted stages.
+
+Shapes inside jit never depend on a scene: the object axis is padded to the smallest bucket
+(8, 16, 32, 64, 128) that holds the frame, the batch axis to a fixed `batch_size`, and a
+`valid` mask marks real entries. With five buckets and one batch size the relation and
+selection kernels compile at most five times per run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+
+import flax.struct
+import jax.numpy as jnp
+import numpy as np
+
+from jax_spatial.observe import FrameObservation
+
+log = logging.getLogger(__name__)
+
+BUCKETS = (8, 16, 32, 64, 128)
+
+
+@flax.struct.dataclass
+class ObjectBatch:
+    """Objects of B frames in view space, padded to N. A pytree.
+
+    Attributes:
+      centre: `[B, N, 3]` float32 box centres, metres, view frame (x right, y forward, z up).
+      extent: `[B, N, 3]` float32 full side lengths along each box's own axes.
+      rotation: `[B, N, 3, 3]` float32 view_from_box.
+      box2d: `[B, N, 4]` float32 pixel boxes `(x1, y1, x2, y2)`.
+      category: `[B, N]` int32 frame-local category id (0..N-1, objects of one category share
+        it), -1 on padding.
+      reference: `[B, N]` int32 frame-local id of the phrase that names the object (its caption,
+        else its category); a phrase is a unique reference when one valid object has it.
+      visibility: `[B, N]` float32 visible fraction in 0..1 (1 when it cannot be measured).
+      valid: `[B, N]` bool real objects.
+      exhaustive: `[B]` bool every object of the annotated categories is labelled (counting ok).
+      image_size: `[B, 2]` float32 (width, height).
+      key: `[B, 2]` uint32 per-frame random key data, derived from (scene id, frame id) so that
+        sampling does not depend on which batch a frame landed in.
+    """
+
+    centre: jnp.ndarray
+    extent: jnp.ndarray
+    rotation: jnp.ndarray
+    box2d: jnp.ndarray
+    category: jnp.ndarray
+    reference: jnp.ndarray
+    visibility: jnp.ndarray
+    valid: jnp.ndarray
+    exhaustive: jnp.ndarray
+    image_size: jnp.ndarray
+    key: jnp.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.valid.shape
+
+
+def bucket_for(num_objects: int, buckets: Sequence[int] = BUCKETS) -> int:
+    """Smallest bucket that holds `num_objects` (the largest bucket when none does)."""
+    for bucket in buckets:
+        if num_objects <= bucket:
+            return bucket
+    return buckets[-1]
+
+
+def frame_key(seed: int, scene_id: str, frame_id: str) -> np.ndarray:
+    """`[2]` uint32 key data for a frame: a stable hash, independent of batching and workers."""
+    digest = hashlib.blake2b(f"{seed}\x00{scene_id}\x00{frame_id}".encode(), digest_size=8).digest()
+    return np.frombuffer(digest, dtype=np.uint32).copy()
+
+
+def _local_ids(names: Sequence[str]) -> np.ndarray:
+    """Maps names to ids in order of first appearance: ["cup", "mug", "cup"] -> [0, 1, 0]."""
+    table: dict[str, int] = {}
+    return np.array([table.setdefault(name, len(table)) for name in names], dtype=np.int32)
+
+
+def pad_observations(
+    observations: Sequence[FrameObservation], num_objects: int, batch_size: int, seed: int = 0
+) -> ObjectBatch:
+    """Packs up to `batch_size` observations into one `ObjectBatch` of shape `[batch_size, num_objects]`.
+
+    Observations with more than `num_objects` objects must have been trimmed first
+    (`trim_to_bucket`).
+    """
+    if len(observations) > batch_size:
+        raise ValueError(f"{len(observations)} observations do not fit a batch of {batch_size}")
+    B, N = batch_size, num_objects
+    centre = np.zeros((B, N, 3), np.float32)
+    extent = np.ones((B, N, 3), np.float32)  # ones keep padded volumes and ratios finite
+    rotation = np.broadcast_to(np.eye(3, dtype=np.float32), (B, N, 3, 3)).copy()
+    box2d = np.zeros((B, N, 4), np.float32)
+    category = np.full((B, N), -1, np.int32)
+    reference = np.full((B, N), -1, np.int32)
+    visibility = np.zeros((B, N), np.float32)
+    valid = np.zeros((B, N), bool)
+    exhaustive = np.zeros((B,), bool)
+    image_size = np.ones((B, 2), np.float32)
+    key = np.zeros((B, 2), np.uint32)
+    for b, obs in enumerate(observations):
+        n = obs.num_objects
+        if n > N:
+            raise ValueError(f"{obs.scene_id}/{obs.frame_id}: {n} objects exceed bucket {N}")
+        centre[b, :n] = obs.centre
+        extent[b, :n] = obs.extent
+        rotation[b, :n] = obs.rotation
+        box2d[b, :n] = obs.box2d
+        category[b, :n] = _local_ids(obs.categories)
+        reference[b, :n] = _local_ids(obs.reference_phrases)
+        visibility[b, :n] = obs.visibility
+        valid[b, :n] = True
+        exhaustive[b] = obs.exhaustive
+        image_size[b] = (obs.width, obs.height)
+        key[b] = frame_key(seed, obs.scene_id, obs.frame_id)
+    return ObjectBatch(
+        centre=jnp.asarray(centre),
+        extent=jnp.asarray(extent),
+        rotation=jnp.asarray(rotation),
+        box2d=jnp.asarray(box2d),
+        category=jnp.asarray(category),
+        reference=jnp.asarray(reference),
+        visibility=jnp.asarray(visibility),
+        valid=jnp.asarray(valid),
+        exhaustive=jnp.asarray(exhaustive),
+        image_size=jnp.asarray(image_size),
+        key=jnp.asarray(key),
+    )
+
+
+def trim_to_bucket(obs: FrameObservation, buckets: Sequence[int] = BUCKETS) -> FrameObservation:
+    """Keeps the largest-bucket's worth of objects, preferring those with the biggest pixel boxes.
+
+    A frame with more objects than the largest bucket is rare (crowded LiDAR frames); dropping
+    the smallest ones loses the least, and the drop is logged.
+    """
+    limit = buckets[-1]
+    if obs.num_objects <= limit:
+        return obs
+    area = (obs.box2d[:, 2] - obs.box2d[:, 0]) * (obs.box2d[:, 3] - obs.box2d[:, 1])
+    keep = np.sort(np.argsort(-area, kind="stable")[:limit])
+    log.warning(
+        "%s/%s: %d visible objects, keeping the %d largest",
+        obs.scene_id, obs.frame_id, obs.num_objects, limit,
+    )
+    return obs.select(keep)
+
+
+def batches_by_bucket(
+    observations: Iterable[FrameObservation],
+    batch_size: int,
+    buckets: Sequence[int] = BUCKETS,
+) -> Iterator[tuple[int, list[FrameObservation]]]:
+    """Groups observations by bucket, yielding `(N, observations)` groups of at most `batch_size`.
+
+    Frames are buffered per bucket and a group leaves when full; the rest leave at the end.
+    Order inside a group follows the input.
+    """
+    queues: dict[int, list[FrameObservation]] = {b: [] for b in buckets}
+    for obs in observations:
+        obs = trim_to_bucket(obs, buckets)
+        bucket = bucket_for(obs.num_objects, buckets)
+        queues[bucket].append(obs)
+        if len(queues[bucket]) == batch_size:
+            yield bucket, queues[bucket]
+            queues[bucket] = []
+    for bucket in buckets:
+        if queues[bucket]:
+            yield bucket, queues[bucket]

@@ -1,0 +1,192 @@
+"""What one frame sees: the scene's objects moved into that frame's view space.
+
+Visibility rule (also in docs/visibility.md):
+
+1. **In front and in the image.** The object's 3D box, cut at the camera's near plane
+   (`cameras.NEAR_PLANE_M`), projects to a pixel box that overlaps the image with at least
+   `min_box_px` pixels on each side after clipping.
+2. **Not hidden.** Where the frame has a depth map, or the scene a point cloud, the object must
+   show some of its own surface: `visibility.visible_fraction` measures the fraction of the
+   object's surface samples that the depth (or the z-buffered point cloud) does not hide, and an
+   object below `min_visible_fraction` or with fewer than `min_visible_samples` samples seen is
+   dropped as fully occluded. Without depth or points, objects are kept (visibility 1.0).
+
+The pixel box is the dataset's annotated 2D box where there is one, else the box of the
+object's visible surface samples where there are enough of them, else the projected 3D box.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from jax_spatial.geometry import boxes, frames
+from jax_spatial.scene import Frame, Scene
+
+
+@dataclasses.dataclass(frozen=True)
+class ObserveConfig:
+    """Visibility thresholds. Each default says why it is what it is."""
+
+    # A box thinner than 4 px on the image cannot be pointed at, drawn or asked about.
+    min_box_px: float = 4.0
+    # Below 5% of its surface samples seen, an object is in practice hidden: a few scan points
+    # leak through gaps of a sparse z-buffer even for objects behind a wall.
+    min_visible_fraction: float = 0.05
+    # Fewer than 5 visible samples is noise of the same kind.
+    min_visible_samples: int = 5
+    # A pixel box from visible samples needs this many samples to be trusted over the 3D box.
+    min_samples_for_box: int = 20
+
+
+@dataclasses.dataclass
+class FrameObservation:
+    """The visible objects of one frame in its view space (host, numpy, ragged).
+
+    Attributes:
+      scene_id, frame_id, source: provenance.
+      width, height: image size.
+      K: `[3, 3]` intrinsics; view_from_cam: `[4, 4]`.
+      image_path / image_bytes: the encoded image.
+      object_index: `[n]` each object's index in the source's annotation order for this frame.
+      categories, captions: per object; captions may be None.
+      centre, extent, rotation: `[n, 3]`, `[n, 3]`, `[n, 3, 3]` view-frame boxes.
+      box2d: `[n, 4]` pixel boxes; box2d_source: per object "annotated" | "points" | "projected".
+      visibility: `[n]` visible fraction (1.0 when not measurable).
+      exhaustive: counting questions allowed on this frame.
+    """
+
+    scene_id: str
+    frame_id: str
+    source: str
+    width: int
+    height: int
+    K: np.ndarray
+    view_from_cam: np.ndarray
+    image_path: str | None
+    image_bytes: bytes | None
+    object_index: np.ndarray
+    categories: list[str]
+    captions: list[str | None]
+    centre: np.ndarray
+    extent: np.ndarray
+    rotation: np.ndarray
+    box2d: np.ndarray
+    box2d_source: list[str]
+    visibility: np.ndarray
+    exhaustive: bool
+
+    @property
+    def num_objects(self) -> int:
+        return len(self.categories)
+
+    @property
+    def reference_phrases(self) -> list[str]:
+        """The phrase that names each object: its caption, else its category."""
+        return [c if c else cat for c, cat in zip(self.captions, self.categories, strict=True)]
+
+    def select(self, keep: np.ndarray) -> FrameObservation:
+        """A copy with only the objects at positions `keep`."""
+        keep = np.asarray(keep, dtype=int)
+        return dataclasses.replace(
+            self,
+            object_index=self.object_index[keep],
+            categories=[self.categories[i] for i in keep],
+            captions=[self.captions[i] for i in keep],
+            centre=self.centre[keep],
+            extent=self.extent[keep],
+            rotation=self.rotation[keep],
+            box2d=self.box2d[keep],
+            box2d_source=[self.box2d_source[i] for i in keep],
+            visibility=self.visibility[keep],
+        )
+
+
+def observe_frame(scene: Scene, frame: Frame, config: ObserveConfig = ObserveConfig()) -> FrameObservation:
+    """Moves the scene's 3D-annotated objects into `frame`'s view space and keeps the visible ones."""
+    # Imported here: visibility pulls in the z-buffer code, which observe's users may not need.
+    from jax_spatial import visibility
+
+    objects = [o for o in scene.objects if o.box3d is not None]
+    n = len(objects)
+    view_from_world = np.asarray(frames.view_from_world(frame.world_from_cam), np.float64)
+    cam_from_world = np.linalg.inv(frame.world_from_cam)
+    if n:
+        centre_w = np.stack([o.box3d.centre for o in objects])
+        extent = np.stack([o.box3d.extent for o in objects])
+        rot_w = np.stack([o.box3d.rotation for o in objects])
+        corners_cam = _corners_in(cam_from_world, centre_w, extent, rot_w)
+        box_proj, in_view, _ = (
+            np.asarray(a) for a in boxes.projected_box2d(corners_cam, frame.K, frame.width, frame.height)
+        )
+        size_ok = ((box_proj[:, 2] - box_proj[:, 0]) >= config.min_box_px) & (
+            (box_proj[:, 3] - box_proj[:, 1]) >= config.min_box_px
+        )
+        keep = in_view & size_ok
+    else:
+        centre_w = extent = np.zeros((0, 3))
+        rot_w = np.zeros((0, 3, 3))
+        box_proj = np.zeros((0, 4))
+        keep = np.zeros((0,), bool)
+
+    fraction = np.ones(n)
+    sample_box = np.full((n, 4), np.nan)
+    sample_count = np.zeros(n, int)
+    if n and (frame.depth is not None or scene.points is not None):
+        fraction, sample_count, sample_box = visibility.visible_fraction(
+            scene, frame, centre_w, extent, rot_w, candidates=keep
+        )
+        seen = (fraction >= config.min_visible_fraction) & (sample_count >= config.min_visible_samples)
+        keep = keep & seen
+
+    idx = np.flatnonzero(keep)
+    box2d, box_source = [], []
+    for i in idx:
+        annotated = objects[i].boxes2d.get(frame.frame_id)
+        if annotated is not None:
+            box2d.append(np.asarray(annotated, np.float64))
+            box_source.append("annotated")
+        elif sample_count[i] >= config.min_samples_for_box and np.all(np.isfinite(sample_box[i])):
+            box2d.append(sample_box[i])
+            box_source.append("points")
+        else:
+            box2d.append(box_proj[i])
+            box_source.append("projected")
+    centre_v = np.asarray(frames.apply_transform(view_from_world, centre_w[idx])).reshape(-1, 3)
+    rot_v = np.einsum("ij,njk->nik", view_from_world[:3, :3], rot_w[idx]).reshape(-1, 3, 3)
+    return FrameObservation(
+        scene_id=scene.scene_id,
+        frame_id=frame.frame_id,
+        source=scene.source,
+        width=int(frame.width),
+        height=int(frame.height),
+        K=frame.K,
+        view_from_cam=view_from_world @ frame.world_from_cam,
+        image_path=frame.image_path,
+        image_bytes=frame.image_bytes,
+        object_index=np.array(
+            [objects[i].frame_index.get(frame.frame_id, objects[i].index) for i in idx], dtype=np.int64
+        ),
+        categories=[objects[i].category for i in idx],
+        captions=[objects[i].caption for i in idx],
+        centre=centre_v,
+        extent=extent[idx].reshape(-1, 3),
+        rotation=rot_v,
+        box2d=np.array(box2d, np.float64).reshape(-1, 4),
+        box2d_source=box_source,
+        visibility=np.asarray(fraction)[idx].astype(np.float64),
+        exhaustive=bool(frame.exhaustive and len(frame.ignore_boxes) == 0),
+    )
+
+
+def _corners_in(a_from_world, centre, extent, rotation):
+    """`[n, 8, 3]` corners of world boxes in frame a (float64 on the host)."""
+    local = boxes.CORNER_SIGNS[None] * (0.5 * extent[:, None, :])
+    world = np.einsum("nij,nkj->nki", rotation, local) + centre[:, None, :]
+    return world @ a_from_world[:3, :3].T + a_from_world[:3, 3]
+
+
+def observe_scene(scene: Scene, config: ObserveConfig = ObserveConfig()) -> list[FrameObservation]:
+    """One observation per frame, in frame order."""
+    return [observe_frame(scene, frame, config) for frame in scene.frames]

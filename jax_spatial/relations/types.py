@@ -1,0 +1,66 @@
+"""Relation tensors the jitted relation pass emits and the QA stage consumes.
+
+Six single-view relation families. Each is a comparison with two directions; `+1` means the
+first word applies to "i (relation) j", `-1` the second, `0` unclear (inside the margins),
+invalid or i == j:
+
+| family           | +1 (first)    | -1 (second) | decided on (view frame: x right, y forward, z up) |
+|------------------|---------------|-------------|----------------------------------------------------|
+| `left_right`     | left of       | right of    | x of the centres                                  |
+| `above_below`    | above         | below       | z of the centres                                  |
+| `front_behind`   | in front of   | behind      | y of the centres (closer to the viewer = in front) |
+| `bigger_smaller` | bigger than   | smaller than| box volume                                        |
+| `taller_shorter` | taller than   | shorter than| vertical extent                                   |
+| `wider_thinner`  | wider than    | thinner than| horizontal extent across the line of sight        |
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax.numpy as jnp
+
+FAMILIES = (
+    "left_right",
+    "above_below",
+    "front_behind",
+    "bigger_smaller",
+    "taller_shorter",
+    "wider_thinner",
+)
+# Relation names by (family, direction index): direction 0 is the family's +1 word.
+RELATIONS = {
+    "left_right": ("left_of", "right_of"),
+    "above_below": ("above", "below"),
+    "front_behind": ("in_front_of", "behind"),
+    "bigger_smaller": ("bigger_than", "smaller_than"),
+    "taller_shorter": ("taller_than", "shorter_than"),
+    "wider_thinner": ("wider_than", "thinner_than"),
+}
+POSITION_FAMILIES = ("left_right", "above_below", "front_behind")
+SIZE_FAMILIES = ("bigger_smaller", "taller_shorter", "wider_thinner")
+
+
+@flax.struct.dataclass
+class SingleViewRelations:
+    """Every single-view fact of a batch of frames. A pytree; all shapes static.
+
+    Attributes:
+      pair: `[B, N, N, F]` int8 sign per family (see module doc); antisymmetric in (i, j).
+      pair_value: `[B, N, N, F]` float32 the measured quantity the sign was decided on
+        (metres, or a log ratio for sizes), positive when the +1 word applies.
+      unique_ref: `[B, N]` bool the object's reference phrase names exactly one valid object
+        of the frame, so "the <phrase>" points at it.
+      exists: `[B, N, C, F, 2]` int8 "is there a <category c> <relation f, d> the <object r>":
+        +1 yes (some other object of c has that relation clearly), -1 no (every other object of c
+        has the opposite relation clearly, and there is at least one), 0 unclear. C == N:
+        categories are frame-local ids.
+      counts: `[B, C]` int32 number of valid objects per frame-local category.
+      count_ok: `[B, C]` bool the category exists in the frame and the frame is exhaustive.
+    """
+
+    pair: jnp.ndarray
+    pair_value: jnp.ndarray
+    unique_ref: jnp.ndarray
+    exists: jnp.ndarray
+    counts: jnp.ndarray
+    count_ok: jnp.ndarray
