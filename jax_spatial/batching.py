@@ -84,7 +84,7 @@ def _local_ids(names: Sequence[str]) -> np.ndarray:
 def pad_observations(
     observations: Sequence[FrameObservation], num_objects: int, batch_size: int, seed: int = 0
 ) -> ObjectBatch:
-    """Packs up to `batch_size` observations into one `ObjectBatch` of shape `[batch_size, num_objects]`.
+    """Packs up to `batch_size` observations into one `[batch_size, num_objects]` batch.
 
     Observations with more than `num_objects` objects must have been trimmed first
     (`trim_to_bucket`).
@@ -146,7 +146,10 @@ def trim_to_bucket(obs: FrameObservation, buckets: Sequence[int] = BUCKETS) -> F
     keep = np.sort(np.argsort(-area, kind="stable")[:limit])
     log.warning(
         "%s/%s: %d visible objects, keeping the %d largest",
-        obs.scene_id, obs.frame_id, obs.num_objects, limit,
+        obs.scene_id,
+        obs.frame_id,
+        obs.num_objects,
+        limit,
     )
     return obs.select(keep)
 

@@ -103,8 +103,10 @@ class FrameObservation:
         )
 
 
-def observe_frame(scene: Scene, frame: Frame, config: ObserveConfig = ObserveConfig()) -> FrameObservation:
-    """Moves the scene's 3D-annotated objects into `frame`'s view space and keeps the visible ones."""
+def observe_frame(
+    scene: Scene, frame: Frame, config: ObserveConfig = ObserveConfig()
+) -> FrameObservation:
+    """Moves the scene's 3D-boxed objects into `frame`'s view space; keeps the visible ones."""
     # Imported here: visibility pulls in the z-buffer code, which observe's users may not need.
     from jax_spatial import visibility
 
@@ -118,7 +120,8 @@ def observe_frame(scene: Scene, frame: Frame, config: ObserveConfig = ObserveCon
         rot_w = np.stack([o.box3d.rotation for o in objects])
         corners_cam = _corners_in(cam_from_world, centre_w, extent, rot_w)
         box_proj, in_view, _ = (
-            np.asarray(a) for a in boxes.projected_box2d(corners_cam, frame.K, frame.width, frame.height)
+            np.asarray(a)
+            for a in boxes.projected_box2d(corners_cam, frame.K, frame.width, frame.height)
         )
         size_ok = ((box_proj[:, 2] - box_proj[:, 0]) >= config.min_box_px) & (
             (box_proj[:, 3] - box_proj[:, 1]) >= config.min_box_px
@@ -137,7 +140,9 @@ def observe_frame(scene: Scene, frame: Frame, config: ObserveConfig = ObserveCon
         fraction, sample_count, sample_box = visibility.visible_fraction(
             scene, frame, centre_w, extent, rot_w, candidates=keep
         )
-        seen = (fraction >= config.min_visible_fraction) & (sample_count >= config.min_visible_samples)
+        seen = (fraction >= config.min_visible_fraction) & (
+            sample_count >= config.min_visible_samples
+        )
         keep = keep & seen
 
     idx = np.flatnonzero(keep)
@@ -166,7 +171,8 @@ def observe_frame(scene: Scene, frame: Frame, config: ObserveConfig = ObserveCon
         image_path=frame.image_path,
         image_bytes=frame.image_bytes,
         object_index=np.array(
-            [objects[i].frame_index.get(frame.frame_id, objects[i].index) for i in idx], dtype=np.int64
+            [objects[i].frame_index.get(frame.frame_id, objects[i].index) for i in idx],
+            dtype=np.int64,
         ),
         categories=[objects[i].category for i in idx],
         captions=[objects[i].caption for i in idx],

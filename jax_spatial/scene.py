@@ -108,7 +108,8 @@ class Frame:
             raise ValueError(f"Frame {self.frame_id}: K must be 3x3, got {self.K.shape}")
         if self.world_from_cam.shape != (4, 4):
             raise ValueError(
-                f"Frame {self.frame_id}: world_from_cam must be 4x4, got {self.world_from_cam.shape}"
+                f"Frame {self.frame_id}: world_from_cam must be 4x4, "
+                f"got {self.world_from_cam.shape}"
             )
         if not (np.all(np.isfinite(self.K)) and np.all(np.isfinite(self.world_from_cam))):
             raise ValueError(f"Frame {self.frame_id}: non-finite intrinsics or pose")

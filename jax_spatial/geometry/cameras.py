@@ -18,7 +18,7 @@ NEAR_PLANE_M = 0.05
 
 
 def intrinsics_matrix(fx, fy, cx, cy):
-    """Builds K from focal lengths and principal point. Scalars or `[...]` arrays -> `[..., 3, 3]`."""
+    """K from focal lengths and principal point. Scalars or `[...]` arrays -> `[..., 3, 3]`."""
     fx, fy, cx, cy = jnp.broadcast_arrays(*map(jnp.asarray, (fx, fy, cx, cy)))
     zero, one = jnp.zeros_like(fx), jnp.ones_like(fx)
     rows = [

@@ -60,7 +60,10 @@ def make_transform(rotation, translation):
     rotation, translation = jnp.asarray(rotation), jnp.asarray(translation)
     batch = jnp.broadcast_shapes(rotation.shape[:-2], translation.shape[:-1])
     top = jnp.concatenate(
-        [jnp.broadcast_to(rotation, batch + (3, 3)), jnp.broadcast_to(translation, batch + (3,))[..., None]],
+        [
+            jnp.broadcast_to(rotation, batch + (3, 3)),
+            jnp.broadcast_to(translation, batch + (3,))[..., None],
+        ],
         axis=-1,
     )
     bottom = jnp.broadcast_to(jnp.array([0.0, 0.0, 0.0, 1.0], top.dtype), batch + (1, 4))
@@ -96,7 +99,7 @@ def view_from_cam_rotation(pitch, roll):
 
 
 def pitch_roll_from_view_from_cam(view_from_cam):
-    """Inverse of `view_from_cam_rotation` for a yaw-free `[..., 3, 3]` rotation -> (pitch, roll)."""
+    """Inverse of `view_from_cam_rotation` for a yaw-free `[..., 3, 3]` rotation."""
     forward = view_from_cam[..., :, 2]
     right = view_from_cam[..., :, 0]
     up = -view_from_cam[..., :, 1]

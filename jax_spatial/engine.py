@@ -1,0 +1,230 @@
+"""The generation loop: scenes -> view-space observations -> relations -> QA -> JSONL.
+
+Stages run in one direction and each is a plain function of the previous one's output:
+
+    source.load(id) -> observe_scene -> batches_by_bucket -> pad_observations
+      -> single_view_relations (jit) -> select_questions (jit) -> phrase_batch (host)
+      -> chat_record -> qa.jsonl, summary.json
+
+A scene that fails anywhere before the jitted stages is skipped, counted and logged with its
+reason; the run goes on. Records are written in scene-id order and frame order, whatever the
+batching, and every random choice is keyed on (seed, scene id, frame id), so the output does not
+depend on batch size or on how the scene ids were split across workers.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import jax
+import numpy as np
+
+from jax_spatial import batching
+from jax_spatial.observe import FrameObservation, ObserveConfig, observe_scene
+from jax_spatial.qa.phrase import phrase_batch
+from jax_spatial.qa.select import QuotaConfig, select_questions
+from jax_spatial.qa.types import QARecord
+from jax_spatial.relations.single_view import RelationConfig, single_view_relations
+from jax_spatial.sources import Source
+from jax_spatial.writers.jsonl import JsonlWriter, chat_record
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+    """Everything a run needs besides the source. Defaults are documented where they live."""
+
+    seed: int = 0
+    # 32 frames per device call: big enough to amortise dispatch on CPU, small enough that a
+    # 128-object bucket's [B, N, N, ...] tensors stay well under a gigabyte.
+    batch_size: int = 32
+    # Scenes held in memory between writes; bounds host memory on large sources.
+    chunk_scenes: int = 64
+    max_scenes: int | None = None
+    observe: ObserveConfig = ObserveConfig()
+    relations: RelationConfig = RelationConfig()
+    quotas: QuotaConfig = QuotaConfig()
+
+
+@dataclasses.dataclass
+class FrameQA:
+    """The questions of one frame with the observation they refer to."""
+
+    observation: FrameObservation
+    qas: list[QARecord]
+
+
+def questions_for_observations(
+    observations: Sequence[FrameObservation], config: GenerateConfig
+) -> list[FrameQA]:
+    """Runs the jitted stages over observations; returns each frame's QA, in input order.
+
+    The returned observation is the one the QA refer to: a crowded frame comes back trimmed to
+    the largest bucket.
+    """
+    # Keyed by ids, not identity: `trim_to_bucket` hands back a copy for crowded frames.
+    position = {(obs.scene_id, obs.frame_id): i for i, obs in enumerate(observations)}
+    results = [FrameQA(obs, []) for obs in observations]
+    for bucket, group in batching.batches_by_bucket(observations, config.batch_size):
+        batch = batching.pad_observations(group, bucket, config.batch_size, config.seed)
+        relations = single_view_relations(batch, config.relations)
+        selection = jax.device_get(select_questions(batch, relations, config.quotas))
+        for obs, qas in zip(group, phrase_batch(group, selection), strict=False):
+            results[position[(obs.scene_id, obs.frame_id)]] = FrameQA(obs, qas)
+    return results
+
+
+class Summary:
+    """Counts kept while a run goes: tasks, relations, answer balance, skips."""
+
+    def __init__(self):
+        self.scenes_total = 0
+        self.scenes_done = 0
+        self.frames = 0
+        self.frames_without_qa = 0
+        self.objects_visible = 0
+        self.qa = 0
+        self.per_task: collections.Counter = collections.Counter()
+        self.per_relation: collections.Counter = collections.Counter()
+        self.per_template: collections.Counter = collections.Counter()
+        self.answers: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.skipped: list[dict] = []
+
+    def add_frame(self, frame_qa: FrameQA) -> None:
+        self.frames += 1
+        self.objects_visible += frame_qa.observation.num_objects
+        if not frame_qa.qas:
+            self.frames_without_qa += 1
+        for qa in frame_qa.qas:
+            self.qa += 1
+            self.per_task[qa.task] += 1
+            self.per_relation[qa.relation] += 1
+            self.per_template[qa.template_id] += 1
+            self.answers[f"{qa.task}/{qa.kind}"][qa.canonical] += 1
+
+    def skip(self, scene_id: str, reason: str) -> None:
+        self.skipped.append({"scene_id": scene_id, "reason": reason})
+
+    def balance(self) -> dict:
+        """Share of each canonical answer per task and kind (counts are left as histograms)."""
+        out = {}
+        for key, counter in sorted(self.answers.items()):
+            total = sum(counter.values())
+            out[key] = {
+                "total": total,
+                "counts": dict(sorted(counter.items())),
+                "share": {k: round(v / total, 4) for k, v in sorted(counter.items())},
+            }
+        return out
+
+    def as_dict(self, **extra) -> dict:
+        reasons = collections.Counter(s["reason"].split(":")[0] for s in self.skipped)
+        return {
+            "scenes": {
+                "total": self.scenes_total,
+                "done": self.scenes_done,
+                "skipped": len(self.skipped),
+                "skipped_by_reason": dict(reasons),
+                "skipped_scenes": self.skipped,
+            },
+            "frames": self.frames,
+            "frames_without_qa": self.frames_without_qa,
+            "objects_visible": self.objects_visible,
+            "qa_total": self.qa,
+            "per_task": dict(sorted(self.per_task.items())),
+            "per_relation": dict(sorted(self.per_relation.items())),
+            "answer_balance": self.balance(),
+            "templates_used": len(self.per_template),
+            **extra,
+        }
+
+
+def load_observations(
+    source: Source, scene_ids: Iterable[str], config: GenerateConfig, summary: Summary
+) -> list[FrameObservation]:
+    """Loads and observes scenes, skipping (and recording) the ones that fail."""
+    observations = []
+    for scene_id in scene_ids:
+        try:
+            scene = source.load(scene_id)
+            observations.extend(observe_scene(scene, config.observe))
+        except Exception as error:  # noqa: BLE001 - one bad scene must not end the run
+            reason = f"{type(error).__name__}: {error}"
+            log.warning("skipping scene %s: %s", scene_id, reason)
+            summary.skip(scene_id, reason)
+            continue
+        summary.scenes_done += 1
+    return observations
+
+
+def generate(
+    source: Source,
+    out_dir: str | os.PathLike,
+    config: GenerateConfig = GenerateConfig(),
+    scene_ids: Sequence[str] | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> dict:
+    """Writes `qa.jsonl` and `summary.json` for a source into `out_dir`; returns the summary.
+
+    Args:
+      source: a built `Source`.
+      out_dir: output folder (created).
+      config: run settings.
+      scene_ids: the ids to process (default: all of the source's, capped by `max_scenes`).
+      progress: wraps the chunk iterator for a progress bar (e.g. `tqdm`); called with an
+        iterable of scene-id chunks and `total` set as an attribute-free positional call.
+    """
+    start = time.perf_counter()
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if scene_ids is None:
+        scene_ids = source.scene_ids()
+    scene_ids = list(scene_ids)[: config.max_scenes] if config.max_scenes else list(scene_ids)
+    summary = Summary()
+    summary.scenes_total = len(scene_ids)
+    chunks = [
+        scene_ids[i : i + config.chunk_scenes]
+        for i in range(0, len(scene_ids), config.chunk_scenes)
+    ]
+    bar = progress(len(scene_ids)) if progress else None
+    with JsonlWriter(out / "qa.jsonl") as writer:
+        for chunk in chunks:
+            observations = load_observations(source, chunk, config, summary)
+            for frame_qa in questions_for_observations(observations, config):
+                summary.add_frame(frame_qa)
+                for number, qa in enumerate(frame_qa.qas):
+                    writer.write(chat_record(frame_qa.observation, qa, number, source.root))
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    result = summary.as_dict(
+        source=source.name,
+        root=str(source.root),
+        seed=config.seed,
+        seconds=round(time.perf_counter() - start, 2),
+        config=_plain(dataclasses.asdict(config)),
+    )
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out / "summary.json")
+    return result
+
+
+def _plain(value):
+    """Makes a config dict JSON-safe (tuples to lists, numpy scalars to Python)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

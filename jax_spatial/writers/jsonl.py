@@ -1,0 +1,128 @@
+"""InternVL-style chat JSONL: one question/answer per line, with the facts behind it in `meta`.
+
+A line looks like::
+
+    {"id": "kitti/000008/image_2/3",
+     "image": "training/image_2/000008.png",      # relative to the source root
+     "width": 1242, "height": 375,
+     "conversations": [{"from": "human", "value": "<image>\\nIs the car ...?"},
+                       {"from": "gpt", "value": "Yes, ..."}],
+     "meta": {"task": "position", "relation": "left_of", "kind": "yes_no",
+              "canonical": "yes", "choices": [], "template": "...",
+              "objects": [{"index": 2, "category": "car", "box": [x1, y1, x2, y2],
+                           "box_1000": [..], "box_source": "annotated"}, ...],
+              "source": "kitti", "scene_id": "000008", "frame_id": "image_2"}}
+
+`box` is in pixels of the original image; `box_1000` is the InternVL convention, integers in
+0..1000 (`round(x / W * 1000)`), ready for `<box>[[...]]</box>` prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+
+from jax_spatial.observe import FrameObservation
+from jax_spatial.qa.types import QARecord
+
+
+def box_to_1000(box, width: int, height: int) -> list[int]:
+    """Pixel box `(x1, y1, x2, y2)` -> InternVL integers in 0..1000 inclusive."""
+    scale = np.array([width, height, width, height], np.float64)
+    return [int(v) for v in np.clip(np.round(np.asarray(box, np.float64) / scale * 1000), 0, 1000)]
+
+
+def image_field(obs: FrameObservation, image_root: str | None) -> str | None:
+    """The record's `image`: the path relative to `image_root` when it lies under it."""
+    if obs.image_path is None:
+        return None
+    path = pathlib.Path(obs.image_path)
+    if image_root is not None:
+        try:
+            return path.resolve().relative_to(pathlib.Path(image_root).resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.as_posix()
+
+
+def chat_record(obs: FrameObservation, qa: QARecord, number: int, image_root: str | None) -> dict:
+    """One JSONL line (as a dict) for question `number` of a frame."""
+    objects = []
+    for pos in qa.objects:
+        box = [round(float(v), 2) for v in obs.box2d[pos]]
+        objects.append(
+            {
+                "index": int(obs.object_index[pos]),
+                "category": obs.categories[pos],
+                "caption": obs.captions[pos],
+                "box": box,
+                "box_1000": box_to_1000(obs.box2d[pos], obs.width, obs.height),
+                "box_source": obs.box2d_source[pos],
+            }
+        )
+    return {
+        "id": f"{obs.source}/{obs.scene_id}/{obs.frame_id}/{number}",
+        "image": image_field(obs, image_root),
+        "width": obs.width,
+        "height": obs.height,
+        "conversations": [
+            {"from": "human", "value": "<image>\n" + qa.question},
+            {"from": "gpt", "value": qa.answer},
+        ],
+        "meta": {
+            "task": qa.task,
+            "relation": qa.relation,
+            "kind": qa.kind,
+            "canonical": qa.canonical,
+            "choices": list(qa.choices),
+            "category": qa.category,
+            "template": qa.template_id,
+            "objects": objects,
+            "source": obs.source,
+            "scene_id": obs.scene_id,
+            "frame_id": obs.frame_id,
+        },
+    }
+
+
+class JsonlWriter:
+    """Writes records to `path` through a temporary file that is renamed into place on close.
+
+    A crash leaves no half-written `qa.jsonl` behind, only the `.tmp` file.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = pathlib.Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._file = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.count = 0
+
+    def write(self, record: dict) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._file.close()
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
