@@ -58,6 +58,9 @@ class SceneObject:
         gives one (KITTI labels, mmdetection3d `cam_instances`).
       frame_index: frame_id -> index in that frame's own annotation list when it differs from
         `index` (nuScenes keeps one list per camera).
+      masks: frame_id -> instance mask in that frame: a COCO RLE dict (`{"size": [H, W],
+        "counts": ...}`, compressed string or uncompressed list) or a polygon list
+        (`[[x1, y1, x2, y2, ...], ...]` in pixels). Decoded by `jax_spatial.masks`.
       attributes: free-form attributes (colour, material, ...).
       extra: source-specific fields kept for debugging (truncation, occlusion level, ...).
     """
@@ -68,6 +71,7 @@ class SceneObject:
     caption: str | None = None
     boxes2d: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     frame_index: dict[str, int] = dataclasses.field(default_factory=dict)
+    masks: dict[str, object] = dataclasses.field(default_factory=dict)
     attributes: tuple[str, ...] = ()
     extra: dict = dataclasses.field(default_factory=dict)
 
@@ -80,7 +84,9 @@ class Frame:
       frame_id: unique within the scene.
       width, height: image size in pixels.
       K: `[3, 3]` OpenCV intrinsics.
-      world_from_cam: `[4, 4]` camera-to-world pose in the z-up world frame.
+      world_from_cam: `[4, 4]` camera-to-world pose in the z-up world frame. Image-only sources,
+        which know no world, use the view frame as their world: the pose is then the camera's
+        tilt alone (`frames.view_from_cam_rotation(pitch, roll)`), from a gravity estimate.
       image_path: where the encoded image lives (absolute, or relative to `Scene.root`).
       image_bytes: the encoded image itself, when it is not a file.
       depth: `[H, W]` float32 camera-z depth in metres, 0 where unknown (optional).
