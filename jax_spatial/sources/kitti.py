@@ -76,7 +76,9 @@ def rotation_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def rect_box_to_world(bottom_centre, length: float, height: float, width: float, rotation_y: float) -> Box3D:
+def rect_box_to_world(
+    bottom_centre, length: float, height: float, width: float, rotation_y: float
+) -> Box3D:
     """A KITTI camera box (bottom centre in rect, dims, rotation_y) as a world `Box3D`.
 
     Args:
@@ -128,7 +130,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 
 def read_calib(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """KITTI calib file -> {"P0".."P3": [3, 4], "R0_rect": [3, 3], "Tr_velo_to_cam": [3, 4], ...}."""
+    """KITTI calib file -> {"P0".."P3": `[3, 4]`, "R0_rect": `[3, 3]`, "Tr_velo_to_cam": ...}."""
     shapes = {"R0_rect": (3, 3)}
     calib = {}
     for line in pathlib.Path(path).read_text().splitlines():
@@ -257,7 +259,12 @@ def parse_label_file(path: str | os.PathLike, frame_id: str = FRAME_ID):
         if kitti_type == "DontCare":
             ignore.append(box2d)
             continue
-        extra = {"kitti_type": kitti_type, "truncated": truncated, "occluded": occluded, "alpha": alpha}
+        extra = {
+            "kitti_type": kitti_type,
+            "truncated": truncated,
+            "occluded": occluded,
+            "alpha": alpha,
+        }
         if len(values) > 14:
             extra["score"] = values[14]
         box3d = None

@@ -114,11 +114,11 @@ class ScanNetSource(Source):
                     raise SceneSkip(f"ScanNet infos file not found: {path}")
                 try:
                     infos = _load_infos(path)
-                except SceneSkip as err:
+                except Exception as err:
                     if explicit:
                         raise
-                    # A globbed file of another layout (v1.x) sits beside the v1.0 one.
-                    log.info("ignoring %s", err)
+                    # A globbed file of another layout (v1.x) may sit beside the v1.0 one.
+                    log.info("ignoring %s: %s", path, err)
                     continue
                 for info in infos:
                     scene_id = str(info.get("point_cloud", {}).get("lidar_idx", ""))
@@ -229,7 +229,9 @@ class ScanNetSource(Source):
             centres = raw[:, :3]
             rotation = np.eye(3)
         if len(raw) != n or len(names) != n:
-            raise SceneSkip(f"scene {scene_id}: {n} objects but {len(raw)} boxes, {len(names)} names")
+            raise SceneSkip(
+                f"scene {scene_id}: {n} objects but {len(raw)} boxes, {len(names)} names"
+            )
         index = np.asarray(annos.get("index", np.arange(n))).astype(int)
         classes = np.asarray(annos.get("class", np.full(n, -1))).astype(int)
         objects = []
@@ -267,5 +269,7 @@ class ScanNetSource(Source):
         width = int(info.get("point_cloud", {}).get("num_features", 6))
         raw = np.fromfile(path, dtype=np.float32)
         if raw.size % width:
-            raise SceneSkip(f"scene {scene_id}: {path} holds {raw.size} floats, not rows of {width}")
+            raise SceneSkip(
+                f"scene {scene_id}: {path} holds {raw.size} floats, not rows of {width}"
+            )
         return raw.reshape(-1, width)[:, :3].astype(np.float64)
