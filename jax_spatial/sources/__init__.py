@@ -20,6 +20,7 @@ _MODULES = {
     "kitti": "jax_spatial.sources.kitti",
     "scannet": "jax_spatial.sources.scannet",
     "mmdet3d": "jax_spatial.sources.mmdet3d",
+    "procedural": "jax_spatial.sources.procedural",
 }
 
 
