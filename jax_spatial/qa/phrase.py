@@ -1,0 +1,291 @@
+"""Turning a frame's `Selection` row into `QARecord`s: templates filled on the host.
+
+Conventions:
+
+* Objects are named by their reference phrase with "the" ("the chair", "the red chair");
+  selection only picks unique references, so "the" points at one object.
+* Yes/no: canonical "yes" / "no"; a "no" answer states the relation that holds ("No, the
+  chair is to the right of the table.").
+* Multiple choice: the question is the template sentence followed by the choices in letter
+  order on the same line, `"<sentence> (A) <choice A> (B) <choice B>"`; inline mentions in
+  the sentence follow the same order. `choices` holds the choice texts ("the chair"), the
+  canonical answer is the letter "A" or "B", and the answer text opens with it
+  ("(A) The chair is further left than the table.").
+* Existence: canonical "yes" / "no"; when the category is the reference object's own, it is
+  "another chair" / "other chairs". A "no" answer says where the category's objects are
+  ("No, both chairs are to the right of the table.").
+* Counting: canonical is the count as a decimal string; the answer uses number words
+  ("There are three chairs."). Categories whose name is plural in form ("clothes",
+  "blinds") are not counted: "how many clothes" has no well-defined answer.
+* `QARecord.objects` lists the positions (into the observation) of the objects the question
+  mentions, in mention order: (subject, object) for yes/no, (choice A, choice B) for
+  multiple choice, the reference object for existence, none for counting (it names a
+  category, and listing its members would give the answer away to a visual prompt).
+* A question naming an object by a bare category that a captioned object shares ("the
+  chair" beside "the red chair") is dropped (`_ambiguous_names`).
+
+Every random choice (template, answer phrasing, synonym variant) is drawn from a numpy
+Generator seeded from the frame key, in a fixed order, so phrasing is deterministic.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from jax_spatial.observe import FrameObservation
+from jax_spatial.qa import grammar
+from jax_spatial.qa import templates as T
+from jax_spatial.qa.select import KIND_MULTIPLE_CHOICE, Selection
+from jax_spatial.qa.types import QARecord
+from jax_spatial.relations.types import FAMILIES, POSITION_FAMILIES, RELATIONS
+
+# Mixed into the frame key so phrasing randomness is independent of selection randomness.
+_PHRASE_STREAM = 0x5048_5241  # "PHRA"
+_LETTERS = "AB"
+
+
+def frame_rng(key) -> np.random.Generator:
+    """numpy Generator for a frame's phrasing, seeded from its `[2]` uint32 key."""
+    k = np.asarray(key, dtype=np.uint32).reshape(-1)
+    return np.random.default_rng([int(x) for x in k] + [_PHRASE_STREAM])
+
+
+def _pick(rng: np.random.Generator, options: Sequence):
+    return options[int(rng.integers(len(options)))]
+
+
+def _task(family: str) -> str:
+    return "position" if family in POSITION_FAMILIES else "size"
+
+
+def _check_index(obs: FrameObservation, *indices: int) -> None:
+    for i in indices:
+        if not 0 <= i < obs.num_objects:
+            raise ValueError(
+                f"{obs.scene_id}/{obs.frame_id}: selection refers to object {i}, "
+                f"but the observation has {obs.num_objects}"
+            )
+
+
+def _pair_record(obs, names, o0, o1, family, direction, kind, answer, rng) -> QARecord:
+    _check_index(obs, o0, o1)
+    a, b = names[o0], names[o1]
+    if kind == KIND_MULTIPLE_CHOICE:
+        cmp = _pick(rng, T.COMPARATIVES[family])[direction]
+        template = _pick(rng, T.templates(T.pair_group(family, "multiple_choice")))
+        sentence = template.render(a=a, b=b, cmp=cmp)
+        question = f"{sentence} (A) {a} (B) {b}"
+        winner, loser = (a, b) if answer == 0 else (b, a)
+        reply = _pick(rng, T.templates("answer/multiple_choice")).render(
+            letter=_LETTERS[answer], winner=winner, loser=loser, is_w=grammar.be(winner), cmp=cmp
+        )
+        return QARecord(
+            task=_task(family),
+            relation=RELATIONS[family][direction],
+            kind="multiple_choice",
+            question=question,
+            answer=reply,
+            canonical=_LETTERS[answer],
+            choices=[a, b],
+            objects=[o0, o1],
+            template_id=template.id,
+        )
+    variant = _pick(rng, T.PREDICATES[family])
+    true_direction = direction if answer == 1 else 1 - direction
+    template = _pick(rng, T.templates(T.pair_group(family, "yes_no")))
+    slots = dict(
+        a=a, b=b, is_a=grammar.be(a), pred=variant[direction], true_pred=variant[true_direction]
+    )
+    question = template.render(**slots)
+    reply = _pick(rng, T.templates("answer/yes" if answer == 1 else "answer/no")).render(**slots)
+    return QARecord(
+        task=_task(family),
+        relation=RELATIONS[family][direction],
+        kind="yes_no",
+        question=question,
+        answer=reply,
+        canonical="yes" if answer == 1 else "no",
+        objects=[o0, o1],
+        template_id=template.id,
+    )
+
+
+def _existence_record(obs, names, r, example, family, direction, answer, rng) -> QARecord:
+    _check_index(obs, r, example)
+    category = obs.categories[example]
+    noun = grammar.display_noun(category)
+    same = obs.categories[r] == category  # "another chair ... the red chair"
+    n_other = sum(c == category for c in obs.categories) - (1 if same else 0)
+    other = "other " if same else ""
+    plural_form = grammar.is_plural(noun)
+    unit = grammar.singular_unit(noun)
+    if plural_form:
+        a_cat, a_cat_decl = f"any {other}{noun}", f"some {other}{noun}"
+    elif same:
+        a_cat = a_cat_decl = f"another {unit}"
+    else:
+        a_cat = a_cat_decl = grammar.with_indefinite(noun)
+    cats = other + grammar.pluralize(noun)
+    if plural_form:
+        # "clothes" has no countable instances to number: "all the clothes", "the clothes".
+        the_only, all_cats = f"the {other}{noun}", f"all the {cats}"
+    else:
+        the_only = f"the only {other}{unit}"
+        if n_other == 2:
+            all_cats = f"both of the other {grammar.pluralize(noun)}" if same else f"both {cats}"
+        else:
+            all_cats = f"all {grammar.number_word(n_other)} {cats}"
+    variant = _pick(rng, T.PREDICATES[family])
+    slots = dict(
+        a_cat=a_cat,
+        a_cat_decl=a_cat_decl,
+        cats=cats,
+        is_there="are there" if plural_form else "is there",
+        there_is="there are" if plural_form else "there is",
+        pred=variant[direction],
+        true_pred=variant[1 - direction],
+        ref=names[r],
+        the_only=the_only,
+        is_only="are" if plural_form else "is",
+        all_cats=all_cats,
+    )
+    template = _pick(rng, T.templates(T.existence_group(family)))
+    if answer == 1:
+        group = "answer/existence/yes"
+    else:
+        group = "answer/existence/no_one" if n_other == 1 else "answer/existence/no_all"
+    return QARecord(
+        task="existence",
+        relation=RELATIONS[family][direction],
+        kind="yes_no",
+        question=template.render(**slots),
+        answer=_pick(rng, T.templates(group)).render(**slots),
+        canonical="yes" if answer == 1 else "no",
+        objects=[r],
+        category=category,
+        template_id=template.id,
+    )
+
+
+def _count_record(obs, example, count, rng) -> QARecord | None:
+    _check_index(obs, example)
+    category = obs.categories[example]
+    noun = grammar.display_noun(category)
+    if grammar.is_plural(noun):
+        return None
+    template = _pick(rng, T.templates("counting"))
+    slots = dict(
+        cats=grammar.pluralize(noun),
+        count=grammar.count_phrase(count, noun),
+        be_n=grammar.be(count),
+    )
+    return QARecord(
+        task="counting",
+        relation="count",
+        kind="count",
+        question=template.render(**slots),
+        answer=_pick(rng, T.templates("answer/counting")).render(**slots),
+        canonical=str(int(count)),
+        objects=[],
+        category=category,
+        template_id=template.id,
+    )
+
+
+def _ambiguous_names(obs: FrameObservation) -> list[bool]:
+    """Objects whose phrase is a bare category shared with a captioned object of it.
+
+    `unique_ref` counts phrases, so "chair" is unique beside a "red chair"; but "the chair"
+    does not say which of the two is meant. Questions naming such an object are dropped
+    here; the drop is random with respect to answers, so balance holds in expectation.
+    """
+    counts = collections.Counter(obs.categories)
+    return [
+        not caption and counts[category] > 1
+        for caption, category in zip(obs.captions, obs.categories, strict=True)
+    ]
+
+
+def phrase_frame(
+    obs: FrameObservation, row: Selection, rng: np.random.Generator | None = None
+) -> list[QARecord]:
+    """The QA records of one frame: pair questions, then existence, then counting.
+
+    Args:
+      obs: the frame's observation (the one that was padded into the batch).
+      row: one frame's slice of a host `Selection` (`pair_objects` `[P, 2]`, `num_pairs` a
+        scalar, ...), e.g. `jax.tree.map(lambda x: x[b], selection)`.
+      rng: the phrasing Generator; default `frame_rng(row.key)`.
+
+    Returns:
+      QARecords in selection order.
+    """
+    row = jax.tree.map(np.asarray, row)
+    if rng is None:
+        rng = frame_rng(row.key)
+    names = [grammar.definite(p) for p in obs.reference_phrases]
+    ambiguous = _ambiguous_names(obs)
+    records: list[QARecord] = []
+    for k in range(int(row.num_pairs)):
+        o0, o1 = (int(x) for x in row.pair_objects[k])
+        _check_index(obs, o0, o1)
+        if ambiguous[o0] or ambiguous[o1]:
+            continue
+        records.append(
+            _pair_record(
+                obs,
+                names,
+                o0,
+                o1,
+                FAMILIES[int(row.pair_family[k])],
+                int(row.pair_direction[k]),
+                int(row.pair_kind[k]),
+                int(row.pair_answer[k]),
+                rng,
+            )
+        )
+    for k in range(int(row.num_exist)):
+        _check_index(obs, int(row.exist_object[k]))
+        if ambiguous[int(row.exist_object[k])]:
+            continue
+        records.append(
+            _existence_record(
+                obs,
+                names,
+                int(row.exist_object[k]),
+                int(row.exist_example[k]),
+                FAMILIES[int(row.exist_family[k])],
+                int(row.exist_direction[k]),
+                int(row.exist_answer[k]),
+                rng,
+            )
+        )
+    for k in range(int(row.num_counts)):
+        record = _count_record(obs, int(row.count_example[k]), int(row.count_value[k]), rng)
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def phrase_batch(
+    observations: Sequence[FrameObservation], selection: Selection
+) -> list[list[QARecord]]:
+    """QA records of each observation, in order; frames past `len(observations)` are padding.
+
+    Args:
+      observations: the frames that were padded into the batch, in batch order.
+      selection: the batch's `Selection` (device or host arrays; copied to the host once).
+    """
+    host = jax.tree.map(np.asarray, jax.device_get(selection))
+    out = []
+    for b, obs in enumerate(observations):
+        row = jax.tree.map(lambda x, b=b: x[b], host)
+        out.append(phrase_frame(obs, row, frame_rng(row.key)))
+    return out
+
+
+__all__ = ["frame_rng", "phrase_batch", "phrase_frame"]
