@@ -2,16 +2,17 @@
 
 Six single-view relation families. Each is a comparison with two directions; `+1` means the
 first word applies to "i (relation) j", `-1` the second, `0` unclear (inside the margins),
-invalid or i == j:
+invalid or i == j. Decided in the view frame (x right, y forward, z up); the clarity rules
+are in `single_view.py` and docs/relations.md.
 
-| family           | +1 (first)    | -1 (second) | decided on (view frame: x right, y forward, z up) |
-|------------------|---------------|-------------|----------------------------------------------------|
-| `left_right`     | left of       | right of    | x of the centres                                  |
-| `above_below`    | above         | below       | z of the centres                                  |
-| `front_behind`   | in front of   | behind      | y of the centres (closer to the viewer = in front) |
-| `bigger_smaller` | bigger than   | smaller than| box volume                                        |
-| `taller_shorter` | taller than   | shorter than| vertical extent                                   |
-| `wider_thinner`  | wider than    | thinner than| horizontal extent across the line of sight        |
+| family           | +1 (first)  | -1 (second)  | measured on                                    |
+|------------------|-------------|--------------|------------------------------------------------|
+| `left_right`     | left of     | right of     | x of the centres (and their azimuths)          |
+| `above_below`    | above       | below        | z of the centres (and box bottoms/tops)        |
+| `front_behind`   | in front of | behind       | y of the centres, smaller = in front (ranges)  |
+| `bigger_smaller` | bigger than | smaller than | box volume                                     |
+| `taller_shorter` | taller than | shorter than | vertical extent                                |
+| `wider_thinner`  | wider than  | thinner than | horizontal extent across the line of sight     |
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class SingleViewRelations:
       exists: `[B, N, C, F, 2]` int8 "is there a <category c> <relation f, d> the <object r>":
         +1 yes (some other object of c has that relation clearly), -1 no (every other object of c
         has the opposite relation clearly, and there is at least one), 0 unclear. C == N:
-        categories are frame-local ids.
+        categories are frame-local ids. 0 wherever r is padding or not a unique reference,
+        and for the size families (existence is asked about positions only).
       counts: `[B, C]` int32 number of valid objects per frame-local category.
       count_ok: `[B, C]` bool the category exists in the frame and the frame is exhaustive.
     """

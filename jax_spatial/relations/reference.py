@@ -1,0 +1,248 @@
+"""A slow, independent reference for the single-view relations: one object pair at a time.
+
+Written the way open-source spatial-VQA pipelines (SpatialRGPT, VQASynth) evaluate their
+predicates: a Python loop over object pairs, each predicate a small function of two objects
+whose geometry is derived with numpy, in float64, from the object's own data for that pair
+(VQASynth calls `A_cloud.get_center()` inside every predicate). Here every pair re-derives both
+boxes' geometry from their eight corners: centre as the corners' mean, axis-aligned bounds as
+their min/max, sides as corner-to-corner edge lengths, width across the line of sight as the
+spread of the corners projected on the perpendicular. `per_pair_geometry=False` derives it once
+per object instead (same results, a faster Python baseline).
+
+It shares nothing with `single_view.py` but the rules (docs/relations.md) and `RelationConfig`.
+Tests re-derive every answer with it; the benchmark uses it as the baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from jax_spatial.observe import FrameObservation
+from jax_spatial.relations.single_view import RelationConfig
+from jax_spatial.relations.types import FAMILIES, POSITION_FAMILIES
+
+DEFAULT_CONFIG = RelationConfig()
+
+# Corner k of a unit box, as signs on the box's own x, y, z axes.
+_SIGNS = np.array(list(itertools.product((-1.0, 1.0), repeat=3)))
+
+
+@dataclasses.dataclass
+class ReferenceFacts:
+    """The facts of one frame of n objects with K distinct categories.
+
+    Attributes:
+      pair: `[n, n, 6]` int8 "i <relation> j" sign per family (`FAMILIES` order).
+      pair_value: `[n, n, 6]` float64 measured value (metres or log ratio).
+      unique_ref: `[n]` bool.
+      categories: the K category names in order of first appearance (the frame-local ids).
+      exists: `[n, K, 6, 2]` int8 existence answers per reference object r.
+      counts: `[K]` int; count_ok: `[K]` bool.
+    """
+
+    pair: np.ndarray
+    pair_value: np.ndarray
+    unique_ref: np.ndarray
+    categories: list[str]
+    exists: np.ndarray
+    counts: np.ndarray
+    count_ok: np.ndarray
+
+
+def _object_info(centre, extent, rotation, config: RelationConfig) -> dict:
+    """Per-object quantities, all from the 8 corners of the box (float64)."""
+    corners = (
+        np.asarray(centre, np.float64)
+        + (_SIGNS * (0.5 * np.asarray(extent, np.float64))) @ np.asarray(rotation, np.float64).T
+    )  # [8, 3]
+    c = corners.mean(axis=0)
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    # Corner 0 is (-,-,-); corners 4, 2, 1 differ from it along the box's x, y, z axes.
+    sides = [float(np.linalg.norm(corners[k] - corners[0])) for k in (4, 2, 1)]
+    floored = [max(s, config.min_extent_m) for s in sides]
+    # Width across the line of sight: spread of the corners along the horizontal direction
+    # perpendicular to the ray to the centre. The box's floored sides widen it the same way
+    # as the volume, so a flat box seen edge-on is not thinner than 1 cm.
+    rng = math.hypot(c[0], c[1])
+    if rng < 1e-6:
+        perp = np.array([1.0, 0.0, 0.0])
+    else:
+        perp = np.array([c[1] / rng, -c[0] / rng, 0.0])
+    floored_corners = c + (_SIGNS * (0.5 * np.array(floored))) @ np.asarray(rotation, np.float64).T
+    proj = floored_corners @ perp
+    vert = floored_corners[:, 2]
+    return {
+        "x": c[0],
+        "y": c[1],
+        "z": c[2],
+        "half": 0.5 * (hi - lo),
+        "bottom": lo[2],
+        "top": hi[2],
+        "azimuth": math.atan2(c[0], c[1]),
+        "elevation": math.atan2(c[2], rng),
+        "range": rng,
+        "volume": floored[0] * floored[1] * floored[2],
+        "height": float(vert.max() - vert.min()),
+        "width": max(float(proj.max() - proj.min()), config.min_extent_m),
+    }
+
+
+def _separated(d, half_a, half_b, config):
+    return abs(d) > max(config.abs_margin_m, config.frac_margin * (half_a + half_b))
+
+
+def left_right(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
+    """+1 when a is clearly left of b, -1 clearly right of b, else 0; and x_b - x_a."""
+    d = b["x"] - a["x"]
+    if not _separated(d, a["half"][0], b["half"][0], config):
+        return 0, d
+    gap = math.radians(config.min_image_angle_deg)
+    # Azimuth grows to the right; the left one must also look left in the image.
+    if d > 0 and b["azimuth"] - a["azimuth"] > gap:
+        return 1, d
+    if d < 0 and a["azimuth"] - b["azimuth"] > gap:
+        return -1, d
+    return 0, d
+
+
+def above_below(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
+    """+1 when a is clearly above b, -1 clearly below, else 0; and z_a - z_b."""
+    d = a["z"] - b["z"]
+    if not _separated(d, a["half"][2], b["half"][2], config):
+        return 0, d
+    upper, lower = (a, b) if d > 0 else (b, a)
+    if upper["bottom"] < lower["top"] - config.contact_tolerance_m:
+        return 0, d
+    if upper["elevation"] - lower["elevation"] <= math.radians(config.min_image_angle_deg):
+        return 0, d
+    return (1 if d > 0 else -1), d
+
+
+def front_behind(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
+    """+1 when a is clearly in front of b (nearer), -1 clearly behind, else 0; and y_b - y_a."""
+    d = b["y"] - a["y"]
+    if not _separated(d, a["half"][1], b["half"][1], config):
+        return 0, d
+    if d > 0 and a["range"] < b["range"]:
+        return 1, d
+    if d < 0 and a["range"] > b["range"]:
+        return -1, d
+    return 0, d
+
+
+def _size_compare(sa, sb, ratio, min_diff) -> tuple[int, float]:
+    value = math.log(sa) - math.log(sb)
+    big, small = max(sa, sb), min(sa, sb)
+    if big / small >= ratio and big - small >= min_diff:
+        return (1 if sa > sb else -1), value
+    return 0, value
+
+
+def bigger_smaller(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
+    return _size_compare(a["volume"], b["volume"], config.volume_ratio, 0.0)
+
+
+def taller_shorter(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
+    return _size_compare(a["height"], b["height"], config.height_ratio, config.height_diff_m)
+
+
+def wider_thinner(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
+    return _size_compare(a["width"], b["width"], config.width_ratio, config.width_diff_m)
+
+
+PREDICATES = {
+    "left_right": left_right,
+    "above_below": above_below,
+    "front_behind": front_behind,
+    "bigger_smaller": bigger_smaller,
+    "taller_shorter": taller_shorter,
+    "wider_thinner": wider_thinner,
+}
+
+
+def reference_relations(
+    centre: np.ndarray,
+    extent: np.ndarray,
+    rotation: np.ndarray,
+    categories: Sequence[str],
+    reference_phrases: Sequence[str],
+    exhaustive: bool,
+    config: RelationConfig = DEFAULT_CONFIG,
+    per_pair_geometry: bool = True,
+) -> ReferenceFacts:
+    """All single-view facts of one frame, pair by pair.
+
+    Args:
+      centre, extent, rotation: `[n, 3]`, `[n, 3]`, `[n, 3, 3]` view-frame boxes.
+      categories, reference_phrases: `n` names each.
+      exhaustive: counting allowed on this frame.
+      config: the margins.
+      per_pair_geometry: derive both boxes' geometry from their corners for every pair (the
+        pipelines' way); False derives it once per object.
+    """
+    n = len(categories)
+    info = lambda i: _object_info(centre[i], extent[i], rotation[i], config)
+    infos = None if per_pair_geometry else [info(i) for i in range(n)]
+    F = len(FAMILIES)
+    pair = np.zeros((n, n, F), np.int8)
+    pair_value = np.zeros((n, n, F), np.float64)
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            a, b = (info(i), info(j)) if per_pair_geometry else (infos[i], infos[j])
+            for f, family in enumerate(FAMILIES):
+                sign, value = PREDICATES[family](a, b, config)
+                pair[i, j, f] = sign
+                pair_value[i, j, f] = value
+
+    unique_ref = np.array(
+        [sum(p == reference_phrases[i] for p in reference_phrases) == 1 for i in range(n)], bool
+    )
+
+    names: list[str] = []
+    for name in categories:
+        if name not in names:
+            names.append(name)
+    K = len(names)
+    counts = np.array([sum(c == name for c in categories) for name in names], np.int64)
+    count_ok = (counts > 0) & bool(exhaustive)
+
+    exists = np.zeros((n, K, F, 2), np.int8)
+    for r in range(n):
+        if not unique_ref[r]:
+            continue
+        for k, name in enumerate(names):
+            others = [o for o in range(n) if o != r and categories[o] == name]
+            if not others:
+                continue
+            for family in POSITION_FAMILIES:
+                f = FAMILIES.index(family)
+                signs = [int(pair[o, r, f]) for o in others]
+                for d, wanted in ((0, 1), (1, -1)):
+                    if any(s == wanted for s in signs):
+                        exists[r, k, f, d] = 1
+                    elif all(s == -wanted for s in signs):
+                        exists[r, k, f, d] = -1
+    return ReferenceFacts(pair, pair_value, unique_ref, names, exists, counts, count_ok)
+
+
+def reference_relations_for(
+    obs: FrameObservation, config: RelationConfig = DEFAULT_CONFIG, per_pair_geometry: bool = True
+) -> ReferenceFacts:
+    """`reference_relations` of a `FrameObservation`."""
+    return reference_relations(
+        obs.centre,
+        obs.extent,
+        obs.rotation,
+        obs.categories,
+        obs.reference_phrases,
+        obs.exhaustive,
+        config,
+        per_pair_geometry,
+    )
