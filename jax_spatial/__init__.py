@@ -1,3 +1,3 @@
-"""jax_spatial: a JAX-vectorized engine that writes spatial-reasoning QA for vision-language models."""
+"""jax_spatial: a JAX-vectorized engine writing spatial-reasoning QA for vision-language models."""
 
 __version__ = "0.1.0"

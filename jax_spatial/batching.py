@@ -35,7 +35,8 @@ class ObjectBatch:
       category: `[B, N]` int32 frame-local category id (0..N-1, objects of one category share
         it), -1 on padding.
       reference: `[B, N]` int32 frame-local id of the phrase that names the object (its caption,
-        else its category); a phrase is a unique reference when one valid object has it.
+        else its category); a phrase is a unique reference when one valid object has it. -1
+        marks a bare category shared with other objects (`ambiguous_reference`).
       visibility: `[B, N]` float32 visible fraction in 0..1 (1 when it cannot be measured).
       valid: `[B, N]` bool real objects.
       exhaustive: `[B]` bool every object of the annotated categories is labelled (counting ok).
@@ -112,7 +113,8 @@ def pad_observations(
         rotation[b, :n] = obs.rotation
         box2d[b, :n] = obs.box2d
         category[b, :n] = _local_ids(obs.categories)
-        reference[b, :n] = _local_ids(obs.reference_phrases)
+        # An ambiguous bare-category name gets -1, which never counts as a unique reference.
+        reference[b, :n] = np.where(obs.ambiguous_reference, -1, _local_ids(obs.reference_phrases))
         visibility[b, :n] = obs.visibility
         valid[b, :n] = True
         exhaustive[b] = obs.exhaustive

@@ -17,6 +17,7 @@ object's visible surface samples where there are enough of them, else the projec
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import numpy as np
@@ -53,9 +54,12 @@ class FrameObservation:
       object_index: `[n]` each object's index in the source's annotation order for this frame.
       categories, captions: per object; captions may be None.
       centre, extent, rotation: `[n, 3]`, `[n, 3]`, `[n, 3, 3]` view-frame boxes.
-      box2d: `[n, 4]` pixel boxes; box2d_source: per object "annotated" | "points" | "projected".
+      box2d: `[n, 4]` pixel boxes; box2d_source: per object "annotated" | "points" | "projected"
+        | "mask" (image-only lifting).
       visibility: `[n]` visible fraction (1.0 when not measurable).
       exhaustive: counting questions allowed on this frame.
+      masks: per object, its instance mask in this frame as the source gave it (COCO RLE dict
+        or polygon list, see `jax_spatial.masks`), or None.
     """
 
     scene_id: str
@@ -77,6 +81,7 @@ class FrameObservation:
     box2d_source: list[str]
     visibility: np.ndarray
     exhaustive: bool
+    masks: list | None = None
 
     @property
     def num_objects(self) -> int:
@@ -86,6 +91,19 @@ class FrameObservation:
     def reference_phrases(self) -> list[str]:
         """The phrase that names each object: its caption, else its category."""
         return [c if c else cat for c, cat in zip(self.captions, self.categories, strict=True)]
+
+    @property
+    def ambiguous_reference(self) -> list[bool]:
+        """Objects named only by a category that other objects of the frame share.
+
+        A bare "chair" beside a captioned "red chair" has a phrase of its own, yet "the chair"
+        does not say which of the two is meant; such an object is never a unique reference.
+        """
+        counts = collections.Counter(self.categories)
+        return [
+            not caption and counts[category] > 1
+            for caption, category in zip(self.captions, self.categories, strict=True)
+        ]
 
     def select(self, keep: np.ndarray) -> FrameObservation:
         """A copy with only the objects at positions `keep`."""
@@ -101,6 +119,7 @@ class FrameObservation:
             box2d=self.box2d[keep],
             box2d_source=[self.box2d_source[i] for i in keep],
             visibility=self.visibility[keep],
+            masks=None if self.masks is None else [self.masks[i] for i in keep],
         )
 
 
@@ -188,6 +207,7 @@ def observe_frame(
         box2d_source=box_source,
         visibility=np.asarray(fraction)[idx].astype(np.float64),
         exhaustive=bool(frame.exhaustive and len(frame.ignore_boxes) == 0),
+        masks=[objects[i].masks.get(frame.frame_id) for i in idx],
     )
 
 

@@ -408,8 +408,8 @@ def test_existence_yes_no_and_unclear():
     # A caption makes one chair a unique reference.
     obs.captions = [None, "the chair by the wall", None, None, None]
     out = relations_of([obs], 8)
-    # ... and leaves the other chair as the only "chair": unique too.
-    assert out.unique_ref[0, :5].tolist() == [True, True, True, False, False]
+    # ... but the other chair's bare "chair" still fits both chairs: not a unique reference.
+    assert out.unique_ref[0, :5].tolist() == [True, True, False, False, False]
     # "Is there a cup left of the chair by the wall?" no; "right of it?" yes.
     assert out.exists[0, 1, cup, lr].tolist() == [-1, 1]
     assert out.exists[0, 1, chair, lr].tolist() == [-1, 1]

@@ -22,7 +22,7 @@ Conventions:
   multiple choice, the reference object for existence, none for counting (it names a
   category, and listing its members would give the answer away to a visual prompt).
 * A question naming an object by a bare category that a captioned object shares ("the
-  chair" beside "the red chair") is dropped (`_ambiguous_names`).
+  chair" beside "the red chair") is never asked about (`FrameObservation.ambiguous_reference`).
 
 Every random choice (template, answer phrasing, synonym variant) is drawn from a numpy
 Generator seeded from the frame key, in a fixed order, so phrasing is deterministic.
@@ -30,7 +30,6 @@ Generator seeded from the frame key, in a fixed order, so phrasing is determinis
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Sequence
 
 import jax
@@ -196,20 +195,6 @@ def _count_record(obs, example, count, rng) -> QARecord | None:
     )
 
 
-def _ambiguous_names(obs: FrameObservation) -> list[bool]:
-    """Objects whose phrase is a bare category shared with a captioned object of it.
-
-    `unique_ref` counts phrases, so "chair" is unique beside a "red chair"; but "the chair"
-    does not say which of the two is meant. Questions naming such an object are dropped
-    here; the drop is random with respect to answers, so balance holds in expectation.
-    """
-    counts = collections.Counter(obs.categories)
-    return [
-        not caption and counts[category] > 1
-        for caption, category in zip(obs.captions, obs.categories, strict=True)
-    ]
-
-
 def phrase_frame(
     obs: FrameObservation, row: Selection, rng: np.random.Generator | None = None
 ) -> list[QARecord]:
@@ -228,7 +213,9 @@ def phrase_frame(
     if rng is None:
         rng = frame_rng(row.key)
     names = [grammar.definite(p) for p in obs.reference_phrases]
-    ambiguous = _ambiguous_names(obs)
+    # The relation pass never marks these unique; checked again so a hand-built batch cannot
+    # slip an ambiguous name through.
+    ambiguous = obs.ambiguous_reference
     records: list[QARecord] = []
     for k in range(int(row.num_pairs)):
         o0, o1 = (int(x) for x in row.pair_objects[k])

@@ -174,6 +174,7 @@ def reference_relations(
     exhaustive: bool,
     config: RelationConfig = DEFAULT_CONFIG,
     per_pair_geometry: bool = True,
+    ambiguous: Sequence[bool] | None = None,
 ) -> ReferenceFacts:
     """All single-view facts of one frame, pair by pair.
 
@@ -184,6 +185,8 @@ def reference_relations(
       config: the margins.
       per_pair_geometry: derive both boxes' geometry from their corners for every pair (the
         pipelines' way); False derives it once per object.
+      ambiguous: per object, its name is a bare category other objects share, so it is never
+        a unique reference (default: none is).
     """
     n = len(categories)
     info = lambda i: _object_info(centre[i], extent[i], rotation[i], config)
@@ -201,8 +204,14 @@ def reference_relations(
                 pair[i, j, f] = sign
                 pair_value[i, j, f] = value
 
+    # A bare category name other objects share never names one object (`ambiguous`).
+    ambiguous = [False] * n if ambiguous is None else list(ambiguous)
     unique_ref = np.array(
-        [sum(p == reference_phrases[i] for p in reference_phrases) == 1 for i in range(n)], bool
+        [
+            sum(p == reference_phrases[i] for p in reference_phrases) == 1 and not ambiguous[i]
+            for i in range(n)
+        ],
+        bool,
     )
 
     names: list[str] = []
@@ -245,4 +254,5 @@ def reference_relations_for(
         obs.exhaustive,
         config,
         per_pair_geometry,
+        obs.ambiguous_reference,
     )

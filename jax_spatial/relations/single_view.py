@@ -267,9 +267,10 @@ def _facts(batch: ObjectBatch, config: RelationConfig):
     pair = pair.astype(jnp.int8)
     pair_value = jnp.where(pair_ok[..., None], jnp.concatenate([pos_value, size_value], -1), 0.0)
 
-    # Unique reference: the phrase id occurs once among the frame's valid objects.
+    # Unique reference: the phrase id occurs once among the frame's valid objects; -1 marks a
+    # bare category name other objects share (see `FrameObservation.ambiguous_reference`).
     same_ref = (batch.reference[:, :, None] == batch.reference[:, None, :]) & valid[:, None, :]
-    unique_ref = valid & (jnp.sum(same_ref, axis=-1) == 1)
+    unique_ref = valid & (batch.reference >= 0) & (jnp.sum(same_ref, axis=-1) == 1)
 
     # member[b, o, c]: object o is a valid object of frame-local category c (C == N).
     member = valid[:, :, None] & (batch.category[:, :, None] == jnp.arange(N)[None, None, :])
