@@ -16,6 +16,9 @@ import sys
 
 import ml_collections
 
+# Sources that make their own data and need no --root.
+ROOTLESS_SOURCES = ("procedural",)
+
 
 def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -29,11 +32,13 @@ def _generate(args: argparse.Namespace) -> int:
         if args.config
         else ml_collections.ConfigDict({"source": None, "root": None})
     )
-    source_name = args.source or cfg.get("source")
-    root = args.root or cfg.get("root")
-    if not source_name or not root:
-        print("generate needs --source and --root (or a config that sets them)", file=sys.stderr)
+    # With no source at all the embedded default runs: procedural rooms, which need no files.
+    source_name = args.source or cfg.get("source") or "procedural"
+    root = args.root or cfg.get("root") or ""
+    if not root and source_name not in ROOTLESS_SOURCES:
+        print(f"generate --source {source_name} needs --root (the dataset folder)", file=sys.stderr)
         return 2
+    out = args.out or f"out/{source_name}"
     run = config_lib.generate_config_from(cfg)
     overrides = {
         "seed": args.seed,
@@ -46,8 +51,8 @@ def _generate(args: argparse.Namespace) -> int:
     def progress(total):
         return tqdm(total=total, unit="scene", desc=f"{source_name}", disable=args.quiet)
 
-    summary = engine.generate(source, args.out, run, progress=progress)
-    print(_summary_text(summary, args.out))
+    summary = engine.generate(source, out, run, progress=progress)
+    print(_summary_text(summary, out))
     return 0
 
 
@@ -96,9 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write qa.jsonl and summary.json for a source")
-    gen.add_argument("--source", help="source name (see `jax-spatial sources`)")
+    gen.add_argument(
+        "--source", help="source name (see `jax-spatial sources`; default: procedural)"
+    )
     gen.add_argument("--root", help="the dataset folder in its native layout")
-    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--out", help="output folder (default: out/<source>)")
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--max-scenes", type=int, default=None)
     gen.add_argument("--batch-size", type=int, default=None)

@@ -200,8 +200,11 @@ def generate(
             observations = load_observations(source, chunk, config, summary)
             for frame_qa in questions_for_observations(observations, config):
                 summary.add_frame(frame_qa)
+                obs, image_root = frame_qa.observation, source.root
+                if frame_qa.qas and obs.image_path is None and obs.image_bytes is not None:
+                    obs, image_root = write_image_file(obs, out), out
                 for number, qa in enumerate(frame_qa.qas):
-                    writer.write(chat_record(frame_qa.observation, qa, number, source.root))
+                    writer.write(chat_record(obs, qa, number, image_root))
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:
@@ -217,6 +220,16 @@ def generate(
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, out / "summary.json")
     return result
+
+
+def write_image_file(obs: FrameObservation, out: pathlib.Path) -> FrameObservation:
+    """Saves an in-memory image (rendered sources) under `out/images/`; returns the observation
+    pointing at it, so JSONL trainers find a file, relative to `out`."""
+    suffix = ".png" if obs.image_bytes[:8] == b"\x89PNG\r\n\x1a\n" else ".jpg"
+    path = out / "images" / f"{obs.source}__{obs.scene_id}__{obs.frame_id}{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(obs.image_bytes)
+    return dataclasses.replace(obs, image_path=str(path))
 
 
 def _plain(value):

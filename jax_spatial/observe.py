@@ -32,9 +32,10 @@ class ObserveConfig:
 
     # A box thinner than 4 px on the image cannot be pointed at, drawn or asked about.
     min_box_px: float = 4.0
-    # Below 5% of its surface samples seen, an object is in practice hidden: a few scan points
-    # leak through gaps of a sparse z-buffer even for objects behind a wall.
-    min_visible_fraction: float = 0.05
+    # Below a fifth of its surface seen, a person can rarely tell what an object is (a ball's
+    # sliver behind a table leg), and a few scan points leak through gaps of a sparse z-buffer
+    # even for objects behind a wall; such objects are dropped rather than asked about.
+    min_visible_fraction: float = 0.2
     # At the ScanNet scan's ~5 cm point spacing, 10 samples are about 0.03 m^2 of surface, the
     # least that shows what an object is; 5 keeps a 40 x 80 px corner wedge of a window frame.
     min_visible_samples: int = 10

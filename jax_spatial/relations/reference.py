@@ -118,6 +118,12 @@ def above_below(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
     upper, lower = (a, b) if d > 0 else (b, a)
     if upper["bottom"] < lower["top"] - config.contact_tolerance_m:
         return 0, d
+    # Over it on the floor plan, not merely higher elsewhere in the room.
+    for axis in ("x", "y"):
+        k = "xyz".index(axis)
+        gap = abs(a[axis] - b[axis]) - (a["half"][k] + b["half"][k])
+        if gap > config.max_horizontal_gap_m:
+            return 0, d
     if upper["elevation"] - lower["elevation"] <= math.radians(config.min_image_angle_deg):
         return 0, d
     return (1 if d > 0 else -1), d

@@ -17,7 +17,8 @@ when the first word applies. A pair is clear when all of these hold:
   be further from the viewer);
 * `above_below` (value `z_i - z_j`): the upper box's bottom is no lower than the lower box's
   top minus `contact_tolerance_m` (stacked or floating over it, not standing beside it and not
-  inside it), and the elevations `atan2(z, hypot(x, y))` order the same way, at least
+  inside it), their floor-plan footprints overlap or lie within `max_horizontal_gap_m` on both
+  view axes (over it, not merely higher somewhere else in the room), and the elevations `atan2(z, hypot(x, y))` order the same way, at least
   `min_image_angle_deg` apart, so the upper one also looks higher in the picture.
 
 Size families. `value = log(s_i) - log(s_j)`, positive when i is the bigger/taller/wider:
@@ -81,6 +82,11 @@ class RelationConfig:
         top minus this. 0.1 m lets a cup standing on a table count (segmentation-derived boxes
         interpenetrate by a few cm, and a tilted gravity estimate raises a wide box's top),
         but not a cup on a far table against the backrest of a near chair that reaches higher.
+      max_horizontal_gap_m: "above" also needs the two footprints on the floor plan (view
+        x-y, axis-aligned) to overlap or be at most this far apart on both axes. 0.25 m keeps
+        a picture on the wall just behind a sofa and a lamp hanging beside a shelf's edge,
+        and rejects a cup on a table a metre behind the one asked about, which a person
+        calls "higher" or "further back", not "above".
       volume_ratio: bigger/smaller needs this volume ratio. 1.5 is ~14% per side: above the
         5-10% per-side annotation noise of box datasets, and below it people do not agree
         which of two objects is bigger.
@@ -97,6 +103,7 @@ class RelationConfig:
     frac_margin: float = 0.5
     min_image_angle_deg: float = 1.0
     contact_tolerance_m: float = 0.1
+    max_horizontal_gap_m: float = 0.25
     volume_ratio: float = 1.5
     height_ratio: float = 1.2
     height_diff_m: float = 0.1
@@ -157,6 +164,12 @@ def _position_signs(batch: ObjectBatch, config: RelationConfig):
     i_over_j = bottom[:, :, None] >= top[:, None, :] - tol
     j_over_i = bottom[:, None, :] >= top[:, :, None] - tol
     stacked = jnp.where(positive[..., 1], i_over_j, j_over_i)
+    # "Above" also needs one to be over the other: footprints overlapping, or nearly, on the
+    # floor plan. A cup on a far table is higher than a near table but not above it.
+    gap_x = jnp.abs(_pairwise_diff(x)) - (hx[:, :, None] + hx[:, None, :])
+    gap_y = jnp.abs(_pairwise_diff(y)) - (hy[:, :, None] + hy[:, None, :])
+    over = (gap_x <= config.max_horizontal_gap_m) & (gap_y <= config.max_horizontal_gap_m)
+    stacked = stacked & over
     # Only above/below has a stacking rule; the other two families pass it.
     stacked = jnp.stack([jnp.ones_like(stacked), stacked, jnp.ones_like(stacked)], axis=-1)
 
