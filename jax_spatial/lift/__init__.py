@@ -2,7 +2,7 @@
 
 `image_only` fits boxes to masked depth under jit; `estimators` supplies the depth, intrinsics
 and gravity that a plain image lacks; `synthetic` renders frames with known boxes for tests and
-benchmarks.
+benchmarks; `scene_lift` gives every mask- or box-only object of a `Scene` a 3D box.
 """
 
 from jax_spatial.lift.image_only import (
@@ -13,9 +13,13 @@ from jax_spatial.lift.image_only import (
     pad_masks,
     to_frame_observation,
 )
+from jax_spatial.lift.scene_lift import build_estimators, lift_scene, lifted
 
 __all__ = [
     "LiftConfig",
+    "build_estimators",
+    "lift_scene",
+    "lifted",
     "LiftedObjects",
     "lift_frames",
     "lift_objects",

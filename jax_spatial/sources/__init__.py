@@ -21,6 +21,10 @@ _MODULES = {
     "scannet": "jax_spatial.sources.scannet",
     "mmdet3d": "jax_spatial.sources.mmdet3d",
     "procedural": "jax_spatial.sources.procedural",
+    "coco": "jax_spatial.sources.coco",
+    "visual_genome": "jax_spatial.sources.visual_genome",
+    "rgbd": "jax_spatial.sources.rgbd",
+    "sunrgbd_lifted": "jax_spatial.sources.sunrgbd",
 }
 
 
