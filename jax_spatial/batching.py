@@ -43,6 +43,10 @@ class ObjectBatch:
       image_size: `[B, 2]` float32 (width, height).
       key: `[B, 2]` uint32 per-frame random key data, derived from (scene id, frame id) so that
         sampling does not depend on which batch a frame landed in.
+      complete: `[B, N]` bool the box covers the whole object (size relations need it); None
+        means every box does.
+      hidden_depth: `[B, N]` float32 metres a box lifted from depth may reach behind what the
+        camera saw (0 for annotated boxes); None means 0 everywhere.
     """
 
     centre: jnp.ndarray
@@ -56,6 +60,8 @@ class ObjectBatch:
     exhaustive: jnp.ndarray
     image_size: jnp.ndarray
     key: jnp.ndarray
+    complete: jnp.ndarray | None = None
+    hidden_depth: jnp.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -104,6 +110,8 @@ def pad_observations(
     exhaustive = np.zeros((B,), bool)
     image_size = np.ones((B, 2), np.float32)
     key = np.zeros((B, 2), np.uint32)
+    complete = np.zeros((B, N), bool)
+    hidden_depth = np.zeros((B, N), np.float32)
     for b, obs in enumerate(observations):
         n = obs.num_objects
         if n > N:
@@ -120,6 +128,8 @@ def pad_observations(
         exhaustive[b] = obs.exhaustive
         image_size[b] = (obs.width, obs.height)
         key[b] = frame_key(seed, obs.scene_id, obs.frame_id)
+        complete[b, :n] = obs.box_complete
+        hidden_depth[b, :n] = obs.hidden_depth
     return ObjectBatch(
         centre=jnp.asarray(centre),
         extent=jnp.asarray(extent),
@@ -132,6 +142,8 @@ def pad_observations(
         exhaustive=jnp.asarray(exhaustive),
         image_size=jnp.asarray(image_size),
         key=jnp.asarray(key),
+        complete=jnp.asarray(complete),
+        hidden_depth=jnp.asarray(hidden_depth),
     )
 
 

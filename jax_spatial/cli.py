@@ -2,6 +2,7 @@
 
 jax-spatial generate --source kitti --root DATA/kitti_object --out out/kitti [--seed 0]
     [--max-scenes N] [--batch-size 32] [--config configs/generate.py:arg]
+    [--formats caption/raw|all|K|fmt,fmt] [--write-images]
 jax-spatial sources
 jax-spatial draw --qa out/kitti/qa.jsonl --root DATA/kitti_object --out out/kitti/sheet.png
 """
@@ -44,6 +45,8 @@ def _generate(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "max_scenes": args.max_scenes,
         "batch_size": args.batch_size,
+        "formats": args.formats,
+        "write_images": True if args.write_images else None,
     }
     run = dataclasses.replace(run, **{k: v for k, v in overrides.items() if v is not None})
     source = get_source(source_name, root)
@@ -60,7 +63,9 @@ def _summary_text(summary: dict, out: str) -> str:
     lines = [
         f"wrote {summary['qa_total']} QA from {summary['frames']} frames of "
         f"{summary['scenes']['done']}/{summary['scenes']['total']} scenes "
-        f"in {summary['seconds']} s -> {out}/qa.jsonl",
+        f"in {summary['seconds']} s -> {out}/qa.jsonl "
+        f"({summary['lines']} lines in {len(summary['per_format'])} formats, "
+        f"{summary['images_written']} images)",
         "per task: " + ", ".join(f"{k} {v}" for k, v in summary["per_task"].items()),
     ]
     for key, bal in summary["answer_balance"].items():
@@ -110,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--max-scenes", type=int, default=None)
     gen.add_argument("--batch-size", type=int, default=None)
     gen.add_argument("--config", help="config file, e.g. configs/generate.py:source=kitti")
+    gen.add_argument(
+        "--formats",
+        default=None,
+        help="instruction formats per QA: 'all', K (sampled per QA), or format ids "
+        "'ref/raw,image_text/marks' (default caption/raw: each QA once, as plain text)",
+    )
+    gen.add_argument(
+        "--write-images",
+        action="store_true",
+        help="draw the overlays of drawn formats to <out>/images/ and point `image` at them",
+    )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
 

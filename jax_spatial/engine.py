@@ -4,7 +4,8 @@ Stages run in one direction and each is a plain function of the previous one's o
 
     source.load(id) -> observe_scene -> batches_by_bucket -> pad_observations
       -> single_view_relations (jit) -> select_questions (jit) -> phrase_batch (host)
-      -> chat_record -> qa.jsonl, summary.json
+      -> expand_formats (host) -> chat_record -> qa.jsonl, summary.json
+                               -> write_frame_images (jit drawing, with write_images)
 
 A scene that fails anywhere before the jitted stages is skipped, counted and logged with its
 reason; the run goes on. Records are written in scene-id order and frame order, whatever the
@@ -26,14 +27,16 @@ from collections.abc import Callable, Iterable, Sequence
 import jax
 import numpy as np
 
-from jax_spatial import batching
+from jax_spatial import batching, validate
+from jax_spatial.formats.expand import expand_formats, parse_select
 from jax_spatial.observe import FrameObservation, ObserveConfig, observe_scene
 from jax_spatial.qa.phrase import phrase_batch
 from jax_spatial.qa.select import QuotaConfig, select_questions
 from jax_spatial.qa.types import QARecord
 from jax_spatial.relations.single_view import RelationConfig, single_view_relations
 from jax_spatial.sources import Source
-from jax_spatial.writers.jsonl import JsonlWriter, chat_record
+from jax_spatial.writers import overlay_images
+from jax_spatial.writers.jsonl import JsonlWriter, chat_record, image_field, qa_id_of
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,13 @@ class GenerateConfig:
     observe: ObserveConfig = ObserveConfig()
     relations: RelationConfig = RelationConfig()
     quotas: QuotaConfig = QuotaConfig()
+    # Instruction formats per QA (docs/formats.md): "all", "K" (K suitable formats sampled
+    # per QA), or comma-separated format ids. The default writes each QA once, in its own
+    # caption text on the raw image, exactly as before formats existed: a run that draws
+    # nothing must not emit lines that talk about a "red box" the image does not show.
+    formats: str = "caption/raw"
+    # Draw the overlays of drawn formats to `images/` (and bytes-only raw frames).
+    write_images: bool = False
 
 
 @dataclasses.dataclass
@@ -95,6 +105,8 @@ class Summary:
         self.per_task: collections.Counter = collections.Counter()
         self.per_relation: collections.Counter = collections.Counter()
         self.per_template: collections.Counter = collections.Counter()
+        self.per_format: collections.Counter = collections.Counter()
+        self.images_written = 0
         self.answers: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         self.skipped: list[dict] = []
 
@@ -143,6 +155,9 @@ class Summary:
             "per_relation": dict(sorted(self.per_relation.items())),
             "answer_balance": self.balance(),
             "templates_used": len(self.per_template),
+            "lines": sum(self.per_format.values()),
+            "per_format": dict(sorted(self.per_format.items())),
+            "images_written": self.images_written,
             **extra,
         }
 
@@ -195,21 +210,29 @@ def generate(
         for i in range(0, len(scene_ids), config.chunk_scenes)
     ]
     bar = progress(len(scene_ids)) if progress else None
+    select = parse_select(config.formats)
+    report = validate.ValidationReport()
     with JsonlWriter(out / "qa.jsonl") as writer:
         for chunk in chunks:
             observations = load_observations(source, chunk, config, summary)
             for frame_qa in questions_for_observations(observations, config):
+                # Nothing leaves unchecked: bad records are counted in the summary, not written.
+                frame_qa = validate.filter_frame_qa(frame_qa, report)
+                if frame_qa is None:
+                    continue
                 summary.add_frame(frame_qa)
                 obs, image_root = frame_qa.observation, source.root
                 if frame_qa.qas and obs.image_path is None and obs.image_bytes is not None:
                     obs, image_root = write_image_file(obs, out), out
-                for number, qa in enumerate(frame_qa.qas):
-                    writer.write(chat_record(obs, qa, number, image_root))
+                frame_qa = FrameQA(obs, frame_qa.qas)
+                for record in format_records(frame_qa, select, config, image_root, out, summary):
+                    writer.write(record)
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:
         bar.close()
     result = summary.as_dict(
+        validation=report.as_dict(),
         source=source.name,
         root=str(source.root),
         seed=config.seed,
@@ -230,6 +253,49 @@ def write_image_file(obs: FrameObservation, out: pathlib.Path) -> FrameObservati
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(obs.image_bytes)
     return dataclasses.replace(obs, image_path=str(path))
+
+
+def format_records(
+    frame_qa: FrameQA,
+    select,
+    config: GenerateConfig,
+    image_root: str | None,
+    out_dir: pathlib.Path,
+    summary: Summary | None = None,
+) -> list[dict]:
+    """One frame's JSONL lines: each QA in its selected formats, images drawn if asked.
+
+    Args:
+      frame_qa: the frame and its QA.
+      select: `formats.expand.parse_select` output ("all", K or format ids).
+      config: the run config (`seed`, `write_images`).
+      image_root: the folder `image` fields of raw formats are relative to (the source
+        root, or `out_dir` for frames `write_image_file` saved).
+      out_dir: where `images/` goes; drawn `image` fields are relative to it.
+      summary: counts formats and written images when given.
+    """
+    obs = frame_qa.observation
+    items = []
+    for number, qa in enumerate(frame_qa.qas):
+        qa_id = qa_id_of(obs, number)
+        for fqa in expand_formats(obs, qa, select, config.seed, qa_id):
+            items.append((number, qa, qa_id, fqa))
+    drawn: dict[tuple[str, str], str] = {}
+    raw_image = image_field(obs, image_root)
+    if config.write_images and any(fqa.prompts for *_, fqa in items):
+        pixels = overlay_images.frame_image(obs, image_root)
+        drawn = overlay_images.write_frame_images(
+            out_dir, obs, [(qa_id, fqa) for _, _, qa_id, fqa in items], pixels
+        )
+    if summary is not None:
+        summary.images_written += len(drawn)
+    records = []
+    for number, qa, qa_id, fqa in items:
+        image = drawn.get((qa_id, fqa.image_prompt), raw_image)
+        records.append(chat_record(obs, qa, number, image_root, fqa=fqa, image=image))
+        if summary is not None:
+            summary.per_format[fqa.format_id] += 1
+    return records
 
 
 def _plain(value):

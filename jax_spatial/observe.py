@@ -61,6 +61,12 @@ class FrameObservation:
       exhaustive: counting questions allowed on this frame.
       masks: per object, its instance mask in this frame as the source gave it (COCO RLE dict
         or polygon list, see `jax_spatial.masks`), or None.
+      box_complete: `[n]` bool the 3D box covers the whole object. True for annotated boxes;
+        False for a box lifted from a cut-off or partly hidden view (`lift.scene_lift`), whose
+        size must not be compared.
+      hidden_depth: `[n]` metres a lifted box may reach behind what the camera saw (its
+        visible footprint's longer side minus its depth along the line of sight; 0 for
+        annotated boxes). Relations widen their margins by it.
     """
 
     scene_id: str
@@ -83,6 +89,14 @@ class FrameObservation:
     visibility: np.ndarray
     exhaustive: bool
     masks: list | None = None
+    box_complete: np.ndarray | None = None
+    hidden_depth: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.box_complete is None:
+            self.box_complete = np.ones(len(self.categories), bool)
+        if self.hidden_depth is None:
+            self.hidden_depth = np.zeros(len(self.categories))
 
     @property
     def num_objects(self) -> int:
@@ -121,6 +135,8 @@ class FrameObservation:
             box2d_source=[self.box2d_source[i] for i in keep],
             visibility=self.visibility[keep],
             masks=None if self.masks is None else [self.masks[i] for i in keep],
+            box_complete=self.box_complete[keep],
+            hidden_depth=self.hidden_depth[keep],
         )
 
 
@@ -209,6 +225,12 @@ def observe_frame(
         visibility=np.asarray(fraction)[idx].astype(np.float64),
         exhaustive=bool(frame.exhaustive and len(frame.ignore_boxes) == 0),
         masks=[objects[i].masks.get(frame.frame_id) for i in idx],
+        box_complete=np.array(
+            [bool(objects[i].extra.get("lift", {}).get("complete", True)) for i in idx], bool
+        ),
+        hidden_depth=np.array(
+            [float(objects[i].extra.get("lift", {}).get("hidden_depth_m", 0.0)) for i in idx]
+        ),
     )
 
 

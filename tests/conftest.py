@@ -22,7 +22,10 @@ def real_data_path(*parts: str) -> pathlib.Path:
     """Path under the real-data folder; fails on CI and skips elsewhere when it is missing."""
     path = REAL_DATA.joinpath(*parts)
     if not path.exists():
-        message = f"real sample data not found at {path} (expected ../shared/data/real beside the checkout)"
+        message = (
+            f"real sample data not found at {path} "
+            "(expected ../shared/data/real beside the checkout)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

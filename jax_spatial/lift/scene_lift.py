@@ -46,7 +46,10 @@ valid depth, no mask or box, an undecodable mask) are removed from the scene and
 (`{"depth": "precomputed:png", "intrinsics": "exif:35mm", "gravity": "level_prior"}`);
 sources fill it with `estimate_frame`, and `lift_scene` adds the depth estimator it ran itself.
 Each lifted object's `extra["visible_fraction"]` is the fraction of its mask pixels with valid
-depth and `extra["lift"]` says which frame and input (mask or box) made the box.
+depth and `extra["lift"]` says which frame and input (mask or box) made the box, and whether
+that frame showed the whole object (`view_completeness`: not cut by the image border, not
+partly hidden). An incomplete box is too small and off-centre; `observe` passes the flag on as
+`FrameObservation.box_complete`, and size relations are never asked of incomplete boxes.
 """
 
 from __future__ import annotations
@@ -301,6 +304,71 @@ def object_mask(obj: SceneObject, frame: Frame) -> tuple[np.ndarray | None, str]
     return None, "no mask or 2D box in this frame"
 
 
+# A neighbour at least this much nearer than a mask's edge pixel is something in front of it.
+OCCLUDER_STEP_M, OCCLUDER_STEP_REL = 0.05, 0.05
+# Above this share of occluded edge pixels the object is taken as partly hidden. A few edge
+# pixels meet a nearer surface on any object resting on another (a cup's foot on a table).
+MAX_OCCLUDED_EDGE = 0.1
+
+
+def view_completeness(mask: np.ndarray, depth: np.ndarray) -> dict:
+    """Whether a frame shows the whole object, judged from its mask and the depth around it.
+
+    A box lifted from a cut-off or partly hidden object is too small and off-centre, so size
+    comparisons with it are not trustworthy. Two signs:
+
+    * truncated: the mask touches the image border;
+    * occluded: more than `MAX_OCCLUDED_EDGE` of the mask's edge pixels have an outside
+      neighbour whose depth is nearer by more than `max(5 cm, 5%)`: something stands in front.
+
+    Args:
+      mask: `[H, W]` bool; depth: `[H, W]` metres, 0 / NaN unknown.
+
+    Returns:
+      `{"truncated": bool, "occluded_edge": float, "complete": bool}`.
+    """
+    h, w = mask.shape
+    truncated = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+    z = np.where(np.isfinite(depth) & (depth > 0), depth, np.inf)
+    edge = np.zeros_like(mask)
+    occluded = np.zeros_like(mask)
+    padded_mask = np.pad(mask, 1, constant_values=False)
+    padded_z = np.pad(z, 1, constant_values=np.inf)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        other_mask = padded_mask[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+        other_z = padded_z[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+        outside = mask & ~other_mask
+        edge |= outside
+        step = np.maximum(OCCLUDER_STEP_M, OCCLUDER_STEP_REL * np.where(np.isfinite(z), z, 0))
+        occluded |= outside & np.isfinite(z) & (other_z < z - step)
+    share = float(occluded.sum() / max(edge.sum(), 1))
+    return {
+        "truncated": truncated,
+        "occluded_edge": round(share, 4),
+        "complete": not truncated and share <= MAX_OCCLUDED_EDGE,
+    }
+
+
+# Every lifted box gets at least this much: its centre then carries a 5 cm slack, which keeps
+# relations off the knife edge of their margins where depth noise decides the answer. It also
+# marks the box as lifted (annotated boxes have 0).
+MIN_HIDDEN_DEPTH_M = 0.1
+
+
+def hidden_depth(centre: np.ndarray, extent: np.ndarray, rotation: np.ndarray) -> float:
+    """How far a lifted view-space box may reach behind what the camera saw, metres.
+
+    Depth shows only an object's front: the box's depth along the line of sight is a lower
+    bound. Most objects are not much deeper than wide, so the box's longer horizontal side
+    bounds the true depth; the difference is the hidden slack (a ball seen as a cap: its
+    width minus the cap's depth). The relations widen their margins by it.
+    """
+    r = math.hypot(centre[0], centre[1])
+    q = np.array([centre[0], centre[1]]) / r if r > 1e-6 else np.array([0.0, 1.0])
+    along = np.abs(q @ rotation[:2, :]) @ extent
+    return round(float(max(MIN_HIDDEN_DEPTH_M, max(extent[0], extent[1]) - along)), 4)
+
+
 def _view_from_world(world_from_cam: np.ndarray) -> np.ndarray:
     """`[4, 4]` float64 view_from_world of a posed frame (numpy twin of `frames.view_from_world`).
 
@@ -452,9 +520,11 @@ def lift_scene(
                     f"(< {config.min_points}; visible fraction {res['visible'][i]:.2f})"
                 )
                 continue
-            score = int(res["num_points"][i])
+            view = view_completeness(regions[i], np.asarray(frame.depth))
+            # Prefer a frame that shows the whole object, then the one with most samples.
+            score = (view["complete"], int(res["num_points"][i]))
             if id(o) not in best or score > best[id(o)][0]:
-                best[id(o)] = (score, frame.frame_id, kinds[i], i, res)
+                best[id(o)] = (score, frame.frame_id, kinds[i], i, res, view)
 
     objects, drops = [], []
     for o in scene.objects:
@@ -465,14 +535,23 @@ def lift_scene(
             why = "; ".join(reasons[id(o)]) or "nothing to lift from"
             drops.append({"index": o.index, "category": o.category, "reason": why})
             continue
-        score, frame_id, kind, i, res = best[id(o)]
+        (_, score), frame_id, kind, i, res, view = best[id(o)]
         world_from_view = res["world_from_view"]
         rot_w = world_from_view[:3, :3]
         centre = rot_w @ res["centre"][i] + world_from_view[:3, 3]
         box = Box3D(centre=centre, extent=res["extent"][i], rotation=rot_w @ res["rotation"][i])
         extra = dict(o.extra)
         extra["visible_fraction"] = float(res["visible"][i])
-        extra["lift"] = {"frame": frame_id, "from": kind, "num_points": score}
+        # Box-as-mask lifting lets background in: its extent is never trusted for sizes.
+        complete = view["complete"] and kind == "mask"
+        extra["lift"] = {
+            "frame": frame_id,
+            "from": kind,
+            "num_points": score,
+            **view,
+            "complete": complete,
+            "hidden_depth_m": hidden_depth(res["centre"][i], res["extent"][i], res["rotation"][i]),
+        }
         objects.append(dataclasses.replace(o, box3d=box, extra=extra))
     meta["lift_dropped"] = int(meta.get("lift_dropped", 0)) + len(drops)
     meta["lift_drop_reasons"] = list(meta.get("lift_drop_reasons", [])) + drops

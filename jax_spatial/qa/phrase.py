@@ -24,13 +24,20 @@ Conventions:
 * A question naming an object by a bare category that a captioned object shares ("the
   chair" beside "the red chair") is never asked about (`FrameObservation.ambiguous_reference`).
 
+* Re-rendering: each record keeps its template ids, its non-object slot values (`slots`) and
+  its object slots as observation positions (`object_slots`); `render_text` fills them with
+  another naming style, which is how `jax_spatial.formats` asks the same question with
+  `<ref>` tags, boxes, masks or numbered marks. The record's own `question`/`answer` are that
+  rendering with caption names.
+
 Every random choice (template, answer phrasing, synonym variant) is drawn from a numpy
 Generator seeded from the frame key, in a fixed order, so phrasing is deterministic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
@@ -70,47 +77,91 @@ def _check_index(obs: FrameObservation, *indices: int) -> None:
             )
 
 
+# Slots that say "be" in agreement with an object slot: "{is_a} {a} ...", "{winner} {is_w}".
+AGREEMENT = {"a": "is_a", "winner": "is_w"}
+
+
+def render_text(
+    qa: QARecord, name: Callable[[int], str], be: Callable[[int], str]
+) -> tuple[str, str, list[str]]:
+    """Question, answer and choices of a record, with objects named by `name`.
+
+    The same templates and slot values as the record's own text; only the object names (and
+    the "is"/"are" that agree with them) change, so a question can be re-asked with `<ref>`
+    tags, boxes or "the object in the red box" (see `jax_spatial.formats`).
+
+    Args:
+      qa: a record made by this module (its `slots`, `object_slots` and template ids set).
+      name: observation position -> the object's name in this style ("the red chair",
+        "<ref>the red chair</ref>", "region 2").
+      be: observation position -> "is" or "are", agreeing with that name.
+
+    Returns:
+      (question, answer, choices); multiple-choice questions end with "(A) <a> (B) <b>".
+    """
+    if not qa.answer_template_id:
+        raise ValueError(f"record {qa.template_id!r} carries no slots to re-render")
+    values = dict(qa.slots)
+    for slot, position in qa.object_slots.items():
+        values[slot] = name(position)
+        if slot in AGREEMENT:
+            values[AGREEMENT[slot]] = be(position)
+    question = T.get(qa.template_id).render(**values)
+    answer = T.get(qa.answer_template_id).render(**values)
+    choices: list[str] = []
+    if qa.kind == "multiple_choice":
+        choices = [values["a"], values["b"]]
+        question = f"{question} (A) {choices[0]} (B) {choices[1]}"
+    return question, answer, choices
+
+
+def _filled(record: QARecord, names: Sequence[str]) -> QARecord:
+    """The record with its text rendered in the default style: objects named by caption."""
+    question, answer, choices = render_text(
+        record, lambda o: names[o], lambda o: grammar.be(names[o])
+    )
+    return dataclasses.replace(record, question=question, answer=answer, choices=choices)
+
+
 def _pair_record(obs, names, o0, o1, family, direction, kind, answer, rng) -> QARecord:
     _check_index(obs, o0, o1)
-    a, b = names[o0], names[o1]
     if kind == KIND_MULTIPLE_CHOICE:
         cmp = _pick(rng, T.COMPARATIVES[family])[direction]
         template = _pick(rng, T.templates(T.pair_group(family, "multiple_choice")))
-        sentence = template.render(a=a, b=b, cmp=cmp)
-        question = f"{sentence} (A) {a} (B) {b}"
-        winner, loser = (a, b) if answer == 0 else (b, a)
-        reply = _pick(rng, T.templates("answer/multiple_choice")).render(
-            letter=_LETTERS[answer], winner=winner, loser=loser, is_w=grammar.be(winner), cmp=cmp
-        )
-        return QARecord(
+        winner, loser = (o0, o1) if answer == 0 else (o1, o0)
+        reply = _pick(rng, T.templates("answer/multiple_choice"))
+        record = QARecord(
             task=_task(family),
             relation=RELATIONS[family][direction],
             kind="multiple_choice",
-            question=question,
-            answer=reply,
+            question="",
+            answer="",
             canonical=_LETTERS[answer],
-            choices=[a, b],
             objects=[o0, o1],
             template_id=template.id,
+            answer_template_id=reply.id,
+            slots=dict(cmp=cmp, letter=_LETTERS[answer]),
+            object_slots=dict(a=o0, b=o1, winner=winner, loser=loser),
         )
+        return _filled(record, names)
     variant = _pick(rng, T.PREDICATES[family])
     true_direction = direction if answer == 1 else 1 - direction
     template = _pick(rng, T.templates(T.pair_group(family, "yes_no")))
-    slots = dict(
-        a=a, b=b, is_a=grammar.be(a), pred=variant[direction], true_pred=variant[true_direction]
-    )
-    question = template.render(**slots)
-    reply = _pick(rng, T.templates("answer/yes" if answer == 1 else "answer/no")).render(**slots)
-    return QARecord(
+    reply = _pick(rng, T.templates("answer/yes" if answer == 1 else "answer/no"))
+    record = QARecord(
         task=_task(family),
         relation=RELATIONS[family][direction],
         kind="yes_no",
-        question=question,
-        answer=reply,
+        question="",
+        answer="",
         canonical="yes" if answer == 1 else "no",
         objects=[o0, o1],
         template_id=template.id,
+        answer_template_id=reply.id,
+        slots=dict(pred=variant[direction], true_pred=variant[true_direction]),
+        object_slots=dict(a=o0, b=o1),
     )
+    return _filled(record, names)
 
 
 def _existence_record(obs, names, r, example, family, direction, answer, rng) -> QARecord:
@@ -147,7 +198,6 @@ def _existence_record(obs, names, r, example, family, direction, answer, rng) ->
         there_is="there are" if plural_form else "there is",
         pred=variant[direction],
         true_pred=variant[1 - direction],
-        ref=names[r],
         the_only=the_only,
         is_only="are" if plural_form else "is",
         all_cats=all_cats,
@@ -157,17 +207,21 @@ def _existence_record(obs, names, r, example, family, direction, answer, rng) ->
         group = "answer/existence/yes"
     else:
         group = "answer/existence/no_one" if n_other == 1 else "answer/existence/no_all"
-    return QARecord(
+    record = QARecord(
         task="existence",
         relation=RELATIONS[family][direction],
         kind="yes_no",
-        question=template.render(**slots),
-        answer=_pick(rng, T.templates(group)).render(**slots),
+        question="",
+        answer="",
         canonical="yes" if answer == 1 else "no",
         objects=[r],
         category=category,
         template_id=template.id,
+        answer_template_id=_pick(rng, T.templates(group)).id,
+        slots=slots,
+        object_slots=dict(ref=r),
     )
+    return _filled(record, names)
 
 
 def _count_record(obs, example, count, rng) -> QARecord | None:
@@ -182,17 +236,20 @@ def _count_record(obs, example, count, rng) -> QARecord | None:
         count=grammar.count_phrase(count, noun),
         be_n=grammar.be(count),
     )
-    return QARecord(
+    record = QARecord(
         task="counting",
         relation="count",
         kind="count",
-        question=template.render(**slots),
-        answer=_pick(rng, T.templates("answer/counting")).render(**slots),
+        question="",
+        answer="",
         canonical=str(int(count)),
         objects=[],
         category=category,
         template_id=template.id,
+        answer_template_id=_pick(rng, T.templates("answer/counting")).id,
+        slots=slots,
     )
+    return _filled(record, [])
 
 
 def phrase_frame(
@@ -275,4 +332,4 @@ def phrase_batch(
     return out
 
 
-__all__ = ["frame_rng", "phrase_batch", "phrase_frame"]
+__all__ = ["AGREEMENT", "frame_rng", "phrase_batch", "phrase_frame", "render_text"]

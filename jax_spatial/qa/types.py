@@ -22,6 +22,12 @@ class QARecord:
         objects, in the order the question mentions them.
       category: for existence and counting, the category asked about.
       template_id: which phrasing produced the text (for auditing and balance checks).
+      answer_template_id: which phrasing produced the answer.
+      slots: the template slots that do not name an object ("pred": "to the left of", ...).
+      object_slots: the slots that name an object, as positions into the observation
+        ({"a": 3, "b": 1}); `qa.phrase.render_text` fills them with any reference style
+        (caption, `<ref>` tags, "the object in the red box"), so the question can be re-asked
+        in every instruction format (`jax_spatial.formats`). Empty on hand-built records.
     """
 
     task: str
@@ -34,3 +40,6 @@ class QARecord:
     objects: list[int] = dataclasses.field(default_factory=list)
     category: str | None = None
     template_id: str = ""
+    answer_template_id: str = ""
+    slots: dict[str, str] = dataclasses.field(default_factory=dict)
+    object_slots: dict[str, int] = dataclasses.field(default_factory=dict)

@@ -54,8 +54,12 @@ class ReferenceFacts:
     count_ok: np.ndarray
 
 
-def _object_info(centre, extent, rotation, config: RelationConfig) -> dict:
-    """Per-object quantities, all from the 8 corners of the box (float64)."""
+def _object_info(centre, extent, rotation, config: RelationConfig, hidden: float = 0.0) -> dict:
+    """Per-object quantities, all from the 8 corners of the box (float64).
+
+    `hidden` is how far a lifted box may reach behind what the camera saw (metres): its volume
+    and width then have upper bounds (`volume_hi`, `width_hi`) beside the measured values.
+    """
     corners = (
         np.asarray(centre, np.float64)
         + (_SIGNS * (0.5 * np.asarray(extent, np.float64))) @ np.asarray(rotation, np.float64).T
@@ -76,7 +80,19 @@ def _object_info(centre, extent, rotation, config: RelationConfig) -> dict:
     floored_corners = c + (_SIGNS * (0.5 * np.array(floored))) @ np.asarray(rotation, np.float64).T
     proj = floored_corners @ perp
     vert = floored_corners[:, 2]
+    ray = np.array([-perp[1], perp[0], 0.0]) if rng >= 1e-6 else np.array([0.0, 1.0, 0.0])
+    sight = floored_corners @ ray
+    depth_along_sight = max(float(sight.max() - sight.min()), config.min_extent_m)
+    volume = floored[0] * floored[1] * floored[2]
+    width = max(float(proj.max() - proj.min()), config.min_extent_m)
+    height = float(vert.max() - vert.min())
+    # A lifted box (hidden > 0) may also be `lifted_side_shrink` too small on every side.
+    grow = 1.0 + (config.lifted_side_shrink if hidden > 0 else 0.0)
     return {
+        "hidden": float(hidden),
+        "volume_hi": volume * (depth_along_sight + hidden) / depth_along_sight * grow**3,
+        "width_hi": (width + hidden) * grow,
+        "height_hi": height * grow,
         "x": c[0],
         "y": c[1],
         "z": c[2],
@@ -86,20 +102,22 @@ def _object_info(centre, extent, rotation, config: RelationConfig) -> dict:
         "azimuth": math.atan2(c[0], c[1]),
         "elevation": math.atan2(c[2], rng),
         "range": rng,
-        "volume": floored[0] * floored[1] * floored[2],
-        "height": float(vert.max() - vert.min()),
-        "width": max(float(proj.max() - proj.min()), config.min_extent_m),
+        "volume": volume,
+        "height": height,
+        "width": width,
     }
 
 
-def _separated(d, half_a, half_b, config):
-    return abs(d) > max(config.abs_margin_m, config.frac_margin * (half_a + half_b))
+def _separated(d, a, b, axis, config):
+    margin = max(config.abs_margin_m, config.frac_margin * (a["half"][axis] + b["half"][axis]))
+    # A lifted box's centre may be off by a share of its hidden depth.
+    return abs(d) > margin + config.lifted_centre_slack * (a["hidden"] + b["hidden"])
 
 
 def left_right(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
     """+1 when a is clearly left of b, -1 clearly right of b, else 0; and x_b - x_a."""
     d = b["x"] - a["x"]
-    if not _separated(d, a["half"][0], b["half"][0], config):
+    if not _separated(d, a, b, 0, config):
         return 0, d
     gap = math.radians(config.min_image_angle_deg)
     # Azimuth grows to the right; the left one must also look left in the image.
@@ -113,7 +131,7 @@ def left_right(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
 def above_below(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
     """+1 when a is clearly above b, -1 clearly below, else 0; and z_a - z_b."""
     d = a["z"] - b["z"]
-    if not _separated(d, a["half"][2], b["half"][2], config):
+    if not _separated(d, a, b, 2, config):
         return 0, d
     upper, lower = (a, b) if d > 0 else (b, a)
     if upper["bottom"] < lower["top"] - config.contact_tolerance_m:
@@ -132,7 +150,7 @@ def above_below(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
 def front_behind(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
     """+1 when a is clearly in front of b (nearer), -1 clearly behind, else 0; and y_b - y_a."""
     d = b["y"] - a["y"]
-    if not _separated(d, a["half"][1], b["half"][1], config):
+    if not _separated(d, a, b, 1, config):
         return 0, d
     if d > 0 and a["range"] < b["range"]:
         return 1, d
@@ -141,24 +159,44 @@ def front_behind(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
     return 0, d
 
 
-def _size_compare(sa, sb, ratio, min_diff) -> tuple[int, float]:
+def _size_compare(sa, sb, ratio, min_diff, sa_hi=None, sb_hi=None) -> tuple[int, float]:
+    """The bigger one must beat the other's upper bound (its measured size when exact)."""
+    sa_hi = sa if sa_hi is None else sa_hi
+    sb_hi = sb if sb_hi is None else sb_hi
     value = math.log(sa) - math.log(sb)
-    big, small = max(sa, sb), min(sa, sb)
-    if big / small >= ratio and big - small >= min_diff:
-        return (1 if sa > sb else -1), value
+    if value > 0 and sa / sb_hi >= ratio and sa - sb_hi >= min_diff:
+        return 1, value
+    if value < 0 and sb / sa_hi >= ratio and sb - sa_hi >= min_diff:
+        return -1, value
     return 0, value
 
 
 def bigger_smaller(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
-    return _size_compare(a["volume"], b["volume"], config.volume_ratio, 0.0)
+    return _size_compare(
+        a["volume"], b["volume"], config.volume_ratio, 0.0, a["volume_hi"], b["volume_hi"]
+    )
 
 
 def taller_shorter(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
-    return _size_compare(a["height"], b["height"], config.height_ratio, config.height_diff_m)
+    return _size_compare(
+        a["height"],
+        b["height"],
+        config.height_ratio,
+        config.height_diff_m,
+        a["height_hi"],
+        b["height_hi"],
+    )
 
 
 def wider_thinner(a: dict, b: dict, config: RelationConfig) -> tuple[int, float]:
-    return _size_compare(a["width"], b["width"], config.width_ratio, config.width_diff_m)
+    return _size_compare(
+        a["width"],
+        b["width"],
+        config.width_ratio,
+        config.width_diff_m,
+        a["width_hi"],
+        b["width_hi"],
+    )
 
 
 PREDICATES = {
@@ -181,6 +219,8 @@ def reference_relations(
     config: RelationConfig = DEFAULT_CONFIG,
     per_pair_geometry: bool = True,
     ambiguous: Sequence[bool] | None = None,
+    complete: Sequence[bool] | None = None,
+    hidden_depth: Sequence[float] | None = None,
 ) -> ReferenceFacts:
     """All single-view facts of one frame, pair by pair.
 
@@ -193,10 +233,15 @@ def reference_relations(
         pipelines' way); False derives it once per object.
       ambiguous: per object, its name is a bare category other objects share, so it is never
         a unique reference (default: none is).
+      complete: per object, its box covers the whole object; every family needs both boxes
+        complete (default: all are).
+      hidden_depth: per object, metres a lifted box may reach behind what was seen (default 0).
     """
     n = len(categories)
-    info = lambda i: _object_info(centre[i], extent[i], rotation[i], config)
+    hidden = [0.0] * n if hidden_depth is None else [float(h) for h in hidden_depth]
+    info = lambda i: _object_info(centre[i], extent[i], rotation[i], config, hidden[i])
     infos = None if per_pair_geometry else [info(i) for i in range(n)]
+    complete = [True] * n if complete is None else [bool(c) for c in complete]
     F = len(FAMILIES)
     pair = np.zeros((n, n, F), np.int8)
     pair_value = np.zeros((n, n, F), np.float64)
@@ -207,6 +252,8 @@ def reference_relations(
             a, b = (info(i), info(j)) if per_pair_geometry else (infos[i], infos[j])
             for f, family in enumerate(FAMILIES):
                 sign, value = PREDICATES[family](a, b, config)
+                if not (complete[i] and complete[j]):
+                    sign = 0  # an incomplete (cut-off, hidden) lifted box is not trusted
                 pair[i, j, f] = sign
                 pair_value[i, j, f] = value
 
@@ -261,4 +308,6 @@ def reference_relations_for(
         config,
         per_pair_geometry,
         obs.ambiguous_reference,
+        obs.box_complete,
+        obs.hidden_depth,
     )

@@ -15,6 +15,17 @@ A line looks like::
 
 `box` is in pixels of the original image; `box_1000` is the InternVL convention, integers in
 0..1000 (`round(x / W * 1000)`), ready for `<box>[[...]]</box>` prompts.
+
+Instruction formats (docs/formats.md): each line is one (QA, format). `meta.format` names the
+format ("ref_caption_box/masks"), `meta.qa_id` the QA it re-asks, and `meta.prompts` the
+overlay spec, one entry per drawn object: `{"object": k, "kind": "box"|"mask"|"mark",
+"colour": "red", "label": 2 | null}` where `k` indexes `meta.objects` (whose `box` is where the
+prompt goes). The line's `id` is the QA id for `caption/raw` (the only format a run without
+`--formats` writes, so its ids stay as they were) and `<qa id>@<format>` otherwise. `image` is the
+source image for `raw` formats and, with `--write-images`, the drawn file
+`images/<qa id>__<image prompt>.jpg` for drawn ones (formats of one QA that draw the same
+prompts share the file); without it, drawn formats point at the source image and a loader draws
+`meta.prompts` when it reads the line.
 """
 
 from __future__ import annotations
@@ -48,8 +59,27 @@ def image_field(obs: FrameObservation, image_root: str | None) -> str | None:
     return path.as_posix()
 
 
-def chat_record(obs: FrameObservation, qa: QARecord, number: int, image_root: str | None) -> dict:
-    """One JSONL line (as a dict) for question `number` of a frame."""
+def qa_id_of(obs: FrameObservation, number: int) -> str:
+    """ "scannet/scene0000_00/00000/3": question `number` of a frame."""
+    return f"{obs.source}/{obs.scene_id}/{obs.frame_id}/{number}"
+
+
+def chat_record(
+    obs: FrameObservation,
+    qa: QARecord,
+    number: int,
+    image_root: str | None,
+    fqa=None,
+    image: str | None = None,
+) -> dict:
+    """One JSONL line (as a dict) for question `number` of a frame.
+
+    Args:
+      obs, qa, number: the frame, the QA and its number within the frame.
+      image_root: the source root (`image` is written relative to it).
+      fqa: the `formats.FormattedQA` to write (default: the QA's own text, `caption/raw`).
+      image: overrides the `image` field (a drawn overlay file).
+    """
     objects = []
     for pos in qa.objects:
         box = [round(float(v), 2) for v in obs.box2d[pos]]
@@ -63,21 +93,36 @@ def chat_record(obs: FrameObservation, qa: QARecord, number: int, image_root: st
                 "box_source": obs.box2d_source[pos],
             }
         )
+    qa_id = qa_id_of(obs, number)
+    fmt = "caption/raw" if fqa is None else fqa.format_id
+    question, answer, choices = (
+        (qa.question, qa.answer, list(qa.choices))
+        if fqa is None
+        else (fqa.question, fqa.answer, list(fqa.choices))
+    )
+    slot = {pos: k for k, pos in reversed(list(enumerate(qa.objects)))}
+    prompts = [
+        {"object": slot[p.object], "kind": p.kind, "colour": p.colour, "label": p.label}
+        for p in (() if fqa is None else fqa.prompts)
+    ]
     return {
-        "id": f"{obs.source}/{obs.scene_id}/{obs.frame_id}/{number}",
-        "image": image_field(obs, image_root),
+        "id": qa_id if fmt == "caption/raw" else f"{qa_id}@{fmt}",
+        "image": image if image is not None else image_field(obs, image_root),
         "width": obs.width,
         "height": obs.height,
         "conversations": [
-            {"from": "human", "value": "<image>\n" + qa.question},
-            {"from": "gpt", "value": qa.answer},
+            {"from": "human", "value": "<image>\n" + question},
+            {"from": "gpt", "value": answer},
         ],
         "meta": {
+            "qa_id": qa_id,
+            "format": fmt,
+            "prompts": prompts,
             "task": qa.task,
             "relation": qa.relation,
             "kind": qa.kind,
             "canonical": qa.canonical,
-            "choices": list(qa.choices),
+            "choices": choices,
             "category": qa.category,
             "template": qa.template_id,
             "objects": objects,

@@ -1,0 +1,6 @@
+"""The `spatial_qa` TFDS builder folder (`tfds build jax_spatial/datasets/spatial_qa`).
+
+Import `jax_spatial.datasets.spatial_qa.spatial_qa_dataset_builder` to register the builder.
+Not imported here: `tfds build` loads the builder file as `spatial_qa.spatial_qa_dataset_builder`,
+and a second import under the package's full name would register `spatial_qa` twice.
+"""
