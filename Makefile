@@ -1,9 +1,10 @@
 # The two commands of the README, and a few helpers. Every target sets itself up first.
 VENV := .venv
 PY := $(VENV)/bin/python
-SOURCE ?= scannet
-ROOT ?= ../shared/data/real/scannet_scene0000_00
-OUT ?= out/$(SOURCE)
+# Empty SOURCE/ROOT: the embedded default (procedural rooms rendered and lifted on the fly).
+SOURCE ?=
+ROOT ?=
+OUT ?= out/$(or $(SOURCE),procedural)
 PYTEST_ARGS ?=
 
 .PHONY: setup generate test lint bench
@@ -13,8 +14,7 @@ setup:
 
 # Main job: QA for one source, its summary, and a contact sheet of sample questions.
 generate: setup
-	$(VENV)/bin/jax-spatial generate --source $(SOURCE) --root $(ROOT) --out $(OUT)
-	$(VENV)/bin/jax-spatial draw --qa $(OUT)/qa.jsonl --root $(ROOT) --out $(OUT)/contact_sheet.png
+	$(VENV)/bin/jax-spatial generate $(if $(SOURCE),--source $(SOURCE)) $(if $(ROOT),--root $(ROOT)) --out $(OUT)
 
 test: setup
 	$(VENV)/bin/ruff check jax_spatial tests bench configs pipelines
@@ -25,3 +25,6 @@ lint: setup
 
 bench: setup
 	$(PY) bench/relations.py
+	$(PY) bench/lift.py
+	$(PY) bench/overlays.py
+	$(PY) bench/lift_agreement.py

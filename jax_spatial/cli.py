@@ -49,13 +49,31 @@ def _generate(args: argparse.Namespace) -> int:
         "write_images": True if args.write_images else None,
     }
     run = dataclasses.replace(run, **{k: v for k, v in overrides.items() if v is not None})
-    source = get_source(source_name, root)
+    options = {"seed": args.seed} if source_name in ROOTLESS_SOURCES and args.seed else {}
+    source = get_source(source_name, root, **options)
+    lift = args.lift if args.lift is not None else source_name in ROOTLESS_SOURCES
+    if lift:
+        from jax_spatial.lift.scene_lift import LiftingSource
+
+        # The embedded default asks of boxes lifted from its rendered depth, not of its exact
+        # boxes: the path every image-only source takes.
+        source = LiftingSource(source, discard_boxes=source_name in ROOTLESS_SOURCES)
 
     def progress(total):
         return tqdm(total=total, unit="scene", desc=f"{source_name}", disable=args.quiet)
 
     summary = engine.generate(source, out, run, progress=progress)
     print(_summary_text(summary, out))
+    if args.sheet and summary["qa_total"]:
+        from jax_spatial.viz import qa_sheet
+        from jax_spatial.writers.jsonl import read_jsonl
+
+        # Rendered frames were saved under `out`; dataset images stay under their root.
+        image_root = out if not root else root
+        sheet = qa_sheet.save_contact_sheet(
+            read_jsonl(f"{out}/qa.jsonl"), image_root, f"{out}/contact_sheet.png"
+        )
+        print(f"contact sheet of sample questions: {sheet}")
     return 0
 
 
@@ -127,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the overlays of drawn formats to <out>/images/ and point `image` at them",
     )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument(
+        "--sheet",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write contact_sheet.png of sample questions with their boxes (default: on)",
+    )
+    gen.add_argument(
+        "--lift",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="lift objects from depth and masks (default: on for procedural, which then "
+        "discards its exact boxes; image-only sources lift on their own)",
+    )
     gen.set_defaults(func=_generate)
 
     src = sub.add_parser("sources", help="list the registered sources")

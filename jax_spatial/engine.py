@@ -163,11 +163,20 @@ class Summary:
 
 
 def load_observations(
-    source: Source, scene_ids: Iterable[str], config: GenerateConfig, summary: Summary
+    source: Source,
+    scene_ids: Iterable[str],
+    config: GenerateConfig,
+    summary: Summary,
+    bar=None,
 ) -> list[FrameObservation]:
-    """Loads and observes scenes, skipping (and recording) the ones that fail."""
+    """Loads and observes scenes, skipping (and recording) the ones that fail.
+
+    `bar` (a tqdm-like object) advances by one per scene: loading is the slow part.
+    """
     observations = []
     for scene_id in scene_ids:
+        if bar is not None:
+            bar.update(1)
         try:
             scene = source.load(scene_id)
             observations.extend(observe_scene(scene, config.observe))
@@ -194,8 +203,8 @@ def generate(
       out_dir: output folder (created).
       config: run settings.
       scene_ids: the ids to process (default: all of the source's, capped by `max_scenes`).
-      progress: wraps the chunk iterator for a progress bar (e.g. `tqdm`); called with an
-        iterable of scene-id chunks and `total` set as an attribute-free positional call.
+      progress: makes a progress bar (e.g. `tqdm`) from the number of scenes; it advances per
+        scene loaded.
     """
     start = time.perf_counter()
     out = pathlib.Path(out_dir)
@@ -214,7 +223,7 @@ def generate(
     report = validate.ValidationReport()
     with JsonlWriter(out / "qa.jsonl") as writer:
         for chunk in chunks:
-            observations = load_observations(source, chunk, config, summary)
+            observations = load_observations(source, chunk, config, summary, bar)
             for frame_qa in questions_for_observations(observations, config):
                 # Nothing leaves unchecked: bad records are counted in the summary, not written.
                 frame_qa = validate.filter_frame_qa(frame_qa, report)
@@ -227,8 +236,6 @@ def generate(
                 frame_qa = FrameQA(obs, frame_qa.qas)
                 for record in format_records(frame_qa, select, config, image_root, out, summary):
                     writer.write(record)
-            if bar is not None:
-                bar.update(len(chunk))
     if bar is not None:
         bar.close()
     result = summary.as_dict(

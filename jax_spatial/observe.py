@@ -11,6 +11,10 @@ Visibility rule (also in docs/visibility.md):
    object below `min_visible_fraction` or with fewer than `min_visible_samples` samples seen is
    dropped as fully occluded. Without depth or points, objects are kept (visibility 1.0).
 
+A frame stays exhaustive (counting and "no" existence answers allowed) only while every
+object it glimpses is kept: one dropped for a too small visible share, though partly seen,
+would make a count or a "there is no ..." wrong.
+
 The pixel box is the dataset's annotated 2D box where there is one, else the box of the
 object's visible surface samples where there are enough of them, else the projected 3D box.
 """
@@ -184,7 +188,12 @@ def observe_frame(
         seen = (fraction >= config.min_visible_fraction) & (
             sample_count >= config.min_visible_samples
         )
+        # Partly visible but below the thresholds: the image shows some of it, the QA do not
+        # know it, so "how many" and "is there no ..." would be wrong on this frame.
+        glimpsed = keep & ~seen & (sample_count > 0)
         keep = keep & seen
+    else:
+        glimpsed = np.zeros(n, bool)
 
     idx = np.flatnonzero(keep)
     box2d, box_source = [], []
@@ -223,7 +232,7 @@ def observe_frame(
         box2d=np.array(box2d, np.float64).reshape(-1, 4),
         box2d_source=box_source,
         visibility=np.asarray(fraction)[idx].astype(np.float64),
-        exhaustive=bool(frame.exhaustive and len(frame.ignore_boxes) == 0),
+        exhaustive=bool(frame.exhaustive and len(frame.ignore_boxes) == 0 and not glimpsed.any()),
         masks=[objects[i].masks.get(frame.frame_id) for i in idx],
         box_complete=np.array(
             [bool(objects[i].extra.get("lift", {}).get("complete", True)) for i in idx], bool

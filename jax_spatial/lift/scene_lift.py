@@ -553,6 +553,19 @@ def lift_scene(
             "hidden_depth_m": hidden_depth(res["centre"][i], res["extent"][i], res["rotation"][i]),
         }
         objects.append(dataclasses.replace(o, box3d=box, extra=extra))
+    # A frame showing an object that could not be lifted no longer lists everything it shows.
+    dropped = {d["index"] for d in drops}
+    unlisted = {
+        f.frame_id
+        for o in scene.objects
+        if o.index in dropped and o.box3d is None
+        for f in new_frames
+        if f.frame_id in o.masks or f.frame_id in o.boxes2d
+    }
+    new_frames = [
+        dataclasses.replace(f, exhaustive=False) if f.frame_id in unlisted else f
+        for f in new_frames
+    ]
     meta["lift_dropped"] = int(meta.get("lift_dropped", 0)) + len(drops)
     meta["lift_drop_reasons"] = list(meta.get("lift_drop_reasons", [])) + drops
     if names:
@@ -568,22 +581,30 @@ class LiftingSource(Source):
         source: Source,
         config: LiftConfig = DEFAULT_CONFIG,
         estimators: Estimators | None = None,
+        *,
+        discard_boxes: bool = False,
         **lift_options,
     ):
+        """`discard_boxes`: drop annotated 3D boxes first and lift every object from depth and
+        masks, as if the source had no 3D annotation (how the procedural default runs)."""
         super().__init__(source.root, **source.options)
         self.inner = source
         self.name = source.name
         self.config = config
         self.estimators = estimators
+        self.discard_boxes = discard_boxes
         self.lift_options = lift_options
 
     def scene_ids(self) -> list[str]:
         return self.inner.scene_ids()
 
     def load(self, scene_id: str) -> Scene:
-        return lift_scene(
-            self.inner.load(scene_id), self.config, self.estimators, **self.lift_options
-        )
+        scene = self.inner.load(scene_id)
+        if self.discard_boxes:
+            scene = dataclasses.replace(
+                scene, objects=[dataclasses.replace(o, box3d=None) for o in scene.objects]
+            )
+        return lift_scene(scene, self.config, self.estimators, **self.lift_options)
 
 
 def lifted(source: Source, config: LiftConfig = DEFAULT_CONFIG, **kwargs) -> LiftingSource:
