@@ -68,6 +68,9 @@ class FrameObservation:
       box_complete: `[n]` bool the 3D box covers the whole object. True for annotated boxes;
         False for a box lifted from a cut-off or partly hidden view (`lift.scene_lift`), whose
         size must not be compared.
+      geometry: where the 3D boxes came from, for the QA's `meta`: `{"boxes": "annotated"}`,
+        or `{"boxes": "lifted", "depth": ..., "intrinsics": ..., "gravity": ...}` naming the
+        estimators (`Scene.meta["estimators"]`).
       hidden_depth: `[n]` metres a lifted box may reach behind what the camera saw (its
         visible footprint's longer side minus its depth along the line of sight; 0 for
         annotated boxes). Relations widen their margins by it.
@@ -95,6 +98,7 @@ class FrameObservation:
     masks: list | None = None
     box_complete: np.ndarray | None = None
     hidden_depth: np.ndarray | None = None
+    geometry: dict | None = None
 
     def __post_init__(self):
         if self.box_complete is None:
@@ -234,6 +238,7 @@ def observe_frame(
         visibility=np.asarray(fraction)[idx].astype(np.float64),
         exhaustive=bool(frame.exhaustive and len(frame.ignore_boxes) == 0 and not glimpsed.any()),
         masks=[objects[i].masks.get(frame.frame_id) for i in idx],
+        geometry=_geometry_provenance(scene, [objects[i] for i in idx]),
         box_complete=np.array(
             [bool(objects[i].extra.get("lift", {}).get("complete", True)) for i in idx], bool
         ),
@@ -241,6 +246,16 @@ def observe_frame(
             [float(objects[i].extra.get("lift", {}).get("hidden_depth_m", 0.0)) for i in idx]
         ),
     )
+
+
+def _geometry_provenance(scene: Scene, visible) -> dict:
+    """Which boxes and estimators produced this frame's geometry."""
+    lifted = sum("lift" in o.extra for o in visible)
+    if not lifted:
+        return {"boxes": "annotated"}
+    out = {"boxes": "lifted" if lifted == len(visible) else "mixed"}
+    out.update({k: str(v) for k, v in (scene.meta.get("estimators") or {}).items()})
+    return out
 
 
 def _corners_in(a_from_world, centre, extent, rotation):

@@ -129,6 +129,7 @@ def chat_record(
             "source": obs.source,
             "scene_id": obs.scene_id,
             "frame_id": obs.frame_id,
+            "geometry": obs.geometry or {"boxes": "annotated"},
         },
     }
 
