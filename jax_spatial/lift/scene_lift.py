@@ -32,10 +32,10 @@ batching buckets (8, 16, 32, 64, 128; a frame with more objects is lifted in chu
 and the image to the next size in `SIZE_BUCKETS` per side (multiples of 128 up to 1024, then
 of 256; padding is zero depth and empty masks, on the bottom and right so pixel coordinates
 and K are unchanged). COCO's images (at most 640 px a side) fall into at most 9 shapes, so a
-whole COCO split compiles at most 9 x 5 times (times the few automatic mask-grid strides,
-which are fixed from the *unpadded* size so that padding changes no result: the boxes equal
-those of `lift_objects` on the unpadded frame); `static_size=(H, W)` pins one shape for
-everything (larger images are then refused with a SceneSkip).
+whole COCO split compiles at most 9 x 5 times. The lifting samples a fixed grid inside each
+mask's box, so padding changes no result: the boxes equal those of `lift_objects` on the
+unpadded frame. `static_size=(H, W)` pins one shape for everything (larger images are then
+refused with a SceneSkip).
 
 **Drops.** Objects the lifting marks not ok (empty mask, fewer than `min_points` samples with
 valid depth, no mask or box, an undecodable mask) are removed from the scene and counted in
@@ -406,10 +406,6 @@ def _lift_frame(frame: Frame, region_list, config: LiftConfig, size_buckets, sta
             raise SceneSkip(f"frame {frame.frame_id}: {w}x{h} exceeds static size {pw}x{ph}")
     else:
         ph, pw = padded_size(h, w, size_buckets)
-    if config.stride is None:
-        # The automatic mask-grid stride must follow the real image, not the padded one, or
-        # padding would change how densely an object is sampled.
-        config = dataclasses.replace(config, stride=config.stride_for(h, w))
     padded_depth = np.zeros((ph, pw), np.float32)
     padded_depth[:h, :w] = np.where(np.isfinite(depth), depth, 0.0)
     view_from_world = _view_from_world(frame.world_from_cam)
