@@ -233,6 +233,7 @@ def generate(
                 obs, image_root = frame_qa.observation, source.root
                 if frame_qa.qas and obs.image_path is None and obs.image_bytes is not None:
                     obs, image_root = write_image_file(obs, out), out
+                    summary.images_written += 1
                 frame_qa = FrameQA(obs, frame_qa.qas)
                 for record in format_records(frame_qa, select, config, image_root, out, summary):
                     writer.write(record)
