@@ -8,7 +8,10 @@ Stages run in one direction and each is a plain function of the previous one's o
                                -> write_frame_images (jit drawing, with write_images)
 
 A scene that fails anywhere before the jitted stages is skipped, counted and logged with its
-reason; the run goes on. Records are written in scene-id order and frame order, whatever the
+reason; the run goes on. Scenes are processed in chunks, each written as a shard under
+`shards/` that is finalised atomically (its state file last); a restart of the same run skips
+finished shards, so an interrupted run resumes and loses or repeats nothing. `qa.jsonl` is the
+shards joined in order. Records are written in scene-id order and frame order, whatever the
 batching, and every random choice is keyed on (seed, scene id, frame id), so the output does not
 depend on batch size or on how the scene ids were split across workers.
 """
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import pathlib
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -125,6 +130,35 @@ class Summary:
     def skip(self, scene_id: str, reason: str) -> None:
         self.skipped.append({"scene_id": scene_id, "reason": reason})
 
+    _COUNTS = (
+        "scenes_done",
+        "frames",
+        "frames_without_qa",
+        "objects_visible",
+        "qa",
+        "images_written",
+    )
+    _COUNTERS = ("per_task", "per_relation", "per_template", "per_format")
+
+    def state(self) -> dict:
+        """Everything counted so far, as JSON-safe data (a finished shard keeps its own)."""
+        return {
+            **{k: getattr(self, k) for k in self._COUNTS},
+            **{k: dict(getattr(self, k)) for k in self._COUNTERS},
+            "answers": {k: dict(v) for k, v in self.answers.items()},
+            "skipped": list(self.skipped),
+        }
+
+    def merge_state(self, state: dict) -> None:
+        """Adds a `state()` of another part of the run (a shard finished earlier)."""
+        for k in self._COUNTS:
+            setattr(self, k, getattr(self, k) + state[k])
+        for k in self._COUNTERS:
+            getattr(self, k).update(state[k])
+        for k, v in state["answers"].items():
+            self.answers[k].update(v)
+        self.skipped.extend(state["skipped"])
+
     def balance(self) -> dict:
         """Share of each canonical answer per task and kind (counts are left as histograms)."""
         out = {}
@@ -221,36 +255,117 @@ def generate(
     bar = progress(len(scene_ids)) if progress else None
     select = parse_select(config.formats)
     report = validate.ValidationReport()
-    with JsonlWriter(out / "qa.jsonl") as writer:
-        for chunk in chunks:
-            observations = load_observations(source, chunk, config, summary, bar)
+    shards = _prepare_shards(out / "shards", source, scene_ids, config)
+    resumed = 0
+    for number, chunk in enumerate(chunks):
+        shard = shards / f"part-{number:05d}-of-{len(chunks):05d}.jsonl"
+        state_file = shard.with_suffix(".state.json")
+        if shard.exists() and state_file.exists():
+            # Finished by an earlier, interrupted run: its lines and counts are final.
+            done = json.loads(state_file.read_text())
+            summary.merge_state(done["summary"])
+            report.merge(validate.ValidationReport(**_report_fields(done["validation"])))
+            resumed += 1
+            if bar is not None:
+                bar.update(len(chunk))
+            continue
+        part_summary, part_report = Summary(), validate.ValidationReport()
+        with JsonlWriter(shard) as writer:
+            observations = load_observations(source, chunk, config, part_summary, bar)
             for frame_qa in questions_for_observations(observations, config):
                 # Nothing leaves unchecked: bad records are counted in the summary, not written.
-                frame_qa = validate.filter_frame_qa(frame_qa, report)
+                frame_qa = validate.filter_frame_qa(frame_qa, part_report)
                 if frame_qa is None:
                     continue
-                summary.add_frame(frame_qa)
+                part_summary.add_frame(frame_qa)
                 obs, image_root = frame_qa.observation, source.root
                 if frame_qa.qas and obs.image_path is None and obs.image_bytes is not None:
                     obs, image_root = write_image_file(obs, out), out
-                    summary.images_written += 1
+                    part_summary.images_written += 1
                 frame_qa = FrameQA(obs, frame_qa.qas)
-                for record in format_records(frame_qa, select, config, image_root, out, summary):
+                for record in format_records(
+                    frame_qa, select, config, image_root, out, part_summary
+                ):
                     writer.write(record)
+        # The state file is written last: a shard without one is redone on restart.
+        _write_atomic(
+            state_file,
+            json.dumps({"summary": part_summary.state(), "validation": part_report.as_dict()}),
+        )
+        summary.merge_state(part_summary.state())
+        report.merge(part_report)
     if bar is not None:
         bar.close()
+    _concatenate(
+        [shards / f"part-{k:05d}-of-{len(chunks):05d}.jsonl" for k in range(len(chunks))],
+        out / "qa.jsonl",
+    )
     result = summary.as_dict(
         validation=report.as_dict(),
         source=source.name,
         root=str(source.root),
         seed=config.seed,
         seconds=round(time.perf_counter() - start, 2),
+        shards={"total": len(chunks), "resumed": resumed},
         config=_plain(dataclasses.asdict(config)),
     )
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, out / "summary.json")
     return result
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _report_fields(report: dict) -> dict:
+    fields = dict(report)
+    fields["reasons"] = collections.Counter(fields.get("reasons", {}))
+    return fields
+
+
+def _prepare_shards(
+    shards: pathlib.Path, source: Source, scene_ids: Sequence[str], config: GenerateConfig
+) -> pathlib.Path:
+    """The shard folder of this run; shards of a run with other inputs are cleared first.
+
+    Finished shards are reused only when the source, scene ids and settings are the same, so
+    a restart continues exactly the run it interrupted.
+    """
+    identity = json.dumps(
+        {
+            "source": source.name,
+            "root": str(source.root),
+            "options": {k: str(v) for k, v in sorted(source.options.items())},
+            "scene_ids": list(scene_ids),
+            "config": _plain(dataclasses.asdict(config)),
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()
+    manifest = shards / "manifest.json"
+    if shards.exists():
+        previous = json.loads(manifest.read_text()).get("run") if manifest.exists() else None
+        if previous != digest:
+            log.warning("%s holds shards of another run; starting over", shards)
+            shutil.rmtree(shards)
+    shards.mkdir(parents=True, exist_ok=True)
+    if not manifest.exists():
+        _write_atomic(manifest, json.dumps({"run": digest}) + "\n")
+    return shards
+
+
+def _concatenate(parts: Sequence[pathlib.Path], path: pathlib.Path) -> None:
+    """Joins finished shards into one file, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out)
+    os.replace(tmp, path)
 
 
 def write_image_file(obs: FrameObservation, out: pathlib.Path) -> FrameObservation:
