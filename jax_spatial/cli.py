@@ -5,6 +5,9 @@ jax-spatial generate --source kitti --root DATA/kitti_object --out out/kitti [--
     [--formats caption/raw|all|K|fmt,fmt] [--write-images]
 jax-spatial sources
 jax-spatial draw --qa out/kitti/qa.jsonl --root DATA/kitti_object --out out/kitti/sheet.png
+jax-spatial export --data-dir D --name spatial_qa/procedural_small --out DIR
+    [--style internvl|llava] [--formats 1|all|K|fmt,fmt] [--seed 0] [--split train]
+    [--json-array]
 """
 
 from __future__ import annotations
@@ -116,6 +119,23 @@ def _draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from jax_spatial.writers import export
+
+    summary = export.export_dataset(
+        args.data_dir,
+        args.out,
+        name=args.name,
+        style=args.style,
+        formats=args.formats,
+        seed=args.seed,
+        split=args.split,
+        json_array=args.json_array,
+    )
+    print(export.summary_json(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jax-spatial", description="Spatial-reasoning QA from 3D-annotated scenes."
@@ -170,6 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--count", type=int, default=12)
     draw.add_argument("--seed", type=int, default=0)
     draw.set_defaults(func=_draw)
+
+    exp = sub.add_parser("export", help="a built TFDS dataset -> InternVL or LLaVA JSONL + images")
+    exp.add_argument(
+        "--data-dir",
+        required=True,
+        help="TFDS data dir (or, without --name, the dataset folder itself)",
+    )
+    exp.add_argument("--name", help="dataset name, e.g. spatial_qa/procedural_small")
+    exp.add_argument("--out", required=True, help="output folder")
+    exp.add_argument("--style", choices=("internvl", "llava"), default="internvl")
+    exp.add_argument("--formats", default="1", help="'all', K per QA, or format ids")
+    exp.add_argument("--seed", type=int, default=0)
+    exp.add_argument("--split", default="train")
+    exp.add_argument(
+        "--json-array",
+        action="store_true",
+        help="also write <style>.json, one JSON array (what LLaVA-1.5's train.py json.loads)",
+    )
+    exp.set_defaults(func=_export)
     return parser
 
 
