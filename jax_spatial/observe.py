@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 
+import jax
 import numpy as np
 
 from jax_spatial.geometry import boxes, frames
@@ -157,20 +158,16 @@ def observe_frame(
 
     objects = [o for o in scene.objects if o.box3d is not None]
     n = len(objects)
-    # The jnp helper runs in float32 (JAX's default); centimetre scenes lose nothing by it.
-    view_from_world = np.asarray(
-        frames.view_from_world(frame.world_from_cam.astype(np.float32)), np.float64
-    )
     cam_from_world = np.linalg.inv(frame.world_from_cam)
     if n:
         centre_w = np.stack([o.box3d.centre for o in objects])
         extent = np.stack([o.box3d.extent for o in objects])
         rot_w = np.stack([o.box3d.rotation for o in objects])
         corners_cam = _corners_in(cam_from_world, centre_w, extent, rot_w)
-        box_proj, in_view, _ = (
-            np.asarray(a)
-            for a in boxes.projected_box2d(corners_cam, frame.K, frame.width, frame.height)
-        )
+    else:
+        corners_cam = np.zeros((0, 8, 3))
+    view_from_world, box_proj, in_view = _frame_geometry(frame, corners_cam)
+    if n:
         size_ok = ((box_proj[:, 2] - box_proj[:, 0]) >= config.min_box_px) & (
             (box_proj[:, 3] - box_proj[:, 1]) >= config.min_box_px
         )
@@ -178,7 +175,6 @@ def observe_frame(
     else:
         centre_w = extent = np.zeros((0, 3))
         rot_w = np.zeros((0, 3, 3))
-        box_proj = np.zeros((0, 4))
         keep = np.zeros((0,), bool)
 
     fraction = np.ones(n)
@@ -212,7 +208,7 @@ def observe_frame(
         else:
             box2d.append(box_proj[i])
             box_source.append("projected")
-    centre_v = np.asarray(frames.apply_transform(view_from_world, centre_w[idx])).reshape(-1, 3)
+    centre_v = (centre_w[idx] @ view_from_world[:3, :3].T + view_from_world[:3, 3]).reshape(-1, 3)
     rot_v = np.einsum("ij,njk->nik", view_from_world[:3, :3], rot_w[idx]).reshape(-1, 3, 3)
     return FrameObservation(
         scene_id=scene.scene_id,
@@ -256,6 +252,50 @@ def _geometry_provenance(scene: Scene, visible) -> dict:
     out = {"boxes": "lifted" if lifted == len(visible) else "mixed"}
     out.update({k: str(v) for k, v in (scene.meta.get("estimators") or {}).items()})
     return out
+
+
+def _object_bucket(n: int) -> int:
+    """Padded object count for `_frame_geometry_jit`: powers of two from 8, so a run over
+    scenes of any size compiles a handful of times, not once per object count."""
+    return max(8, 1 << max(n - 1, 0).bit_length())
+
+
+@jax.jit
+def _frame_geometry_jit(world_from_cam, corners_cam, K, size):
+    view_from_world = frames.view_from_world(world_from_cam)
+    box, visible, _ = boxes.projected_box2d(corners_cam, K, size[0], size[1])
+    return view_from_world, box, visible
+
+
+def _frame_geometry(frame: Frame, corners_cam: np.ndarray):
+    """The frame's view pose and its objects' projected pixel boxes, in one compiled call.
+
+    The geometry helpers are jnp code; run eagerly per frame they cost a dispatch per
+    operation (most of a frame's time), so they run here jitted over a padded object axis.
+    They compute in float32 (JAX's default); centimetre scenes lose nothing by it.
+
+    Args:
+      frame: the camera (`world_from_cam`, `K`, `width`, `height`).
+      corners_cam: `[n, 8, 3]` box corners in the camera frame.
+
+    Returns:
+      view_from_world `[4, 4]` float64, box `[n, 4]` float64 (clipped pixel box), in_view
+      `[n]` bool (see `boxes.projected_box2d`).
+    """
+    n = len(corners_cam)
+    padded = np.zeros((_object_bucket(n), 8, 3), np.float32)
+    padded[:n] = corners_cam
+    view_from_world, box, visible = _frame_geometry_jit(
+        np.asarray(frame.world_from_cam, np.float32),
+        padded,
+        np.asarray(frame.K, np.float32),
+        np.array([frame.width, frame.height], np.float32),
+    )
+    return (
+        np.asarray(view_from_world, np.float64),
+        np.asarray(box, np.float64)[:n],
+        np.asarray(visible)[:n],
+    )
 
 
 def _corners_in(a_from_world, centre, extent, rotation):

@@ -275,6 +275,44 @@ def test_box_1000_clips_at_the_edges(width, height, over):
     assert box_to_1000([0, 0, width, height], width, height) == [0, 0, 1000, 1000]
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    width=st.integers(1, 4000),
+    height=st.integers(1, 4000),
+    box=st.lists(st.floats(-1e5, 1e5, allow_nan=False), min_size=4, max_size=4),
+)
+def test_box_1000_equals_the_numpy_formula(width, height, box):
+    # The definition: round half to even of v / size * 1000, clipped to 0..1000.
+    scale = np.array([width, height, width, height], np.float64)
+    expected = np.clip(np.round(np.asarray(box, np.float64) / scale * 1000), 0, 1000)
+    assert box_to_1000(box, width, height) == [int(v) for v in expected]
+
+
+def test_box_1000_rejects_nan_and_clips_infinity():
+    with pytest.raises(ValueError, match="NaN"):
+        box_to_1000([np.nan, 0, 10, 10], 100, 100)
+    assert box_to_1000([-np.inf, 0, np.inf, 50], 100, 100) == [0, 0, 1000, 500]
+
+
+@settings(max_examples=60, deadline=None)
+@given(subset=st.sets(st.sampled_from(FORMATS), min_size=1), seed=st.integers(0, 2**31 - 1))
+def test_selecting_format_ids_equals_filtering_the_full_expansion(subset, seed):
+    # Selecting ids checks only what those formats need and skips the Generator when no
+    # prompt is drawn; neither may change a single format, text, colour or label.
+    tiny = BOXES.copy()
+    tiny[0] = [40, 60, 47, 300]
+    for obs in (_obs(), _obs(with_masks=False), _obs(boxes=tiny)):
+        for number, qa in enumerate(_records(obs, seed=seed % 7)):
+            qa_id = f"s/scene/f/{number}"
+            full = expand_formats(obs, qa, "all", seed, qa_id)
+            picked = expand_formats(obs, qa, tuple(sorted(subset)), seed, qa_id)
+            assert picked == [f for f in full if f.format_id in subset]
+            order = tuple(f for f in FORMATS if f in subset)
+            assert suitable_formats(obs, qa, candidates=order) == tuple(
+                f for f in suitable_formats(obs, qa) if f in subset
+            )
+
+
 @pytest.mark.slow
 def test_generate_writes_every_format_and_its_images(tmp_path):
     from jax_spatial import engine

@@ -126,50 +126,101 @@ def _mask_area(spec, obs: FrameObservation) -> float:
 
 
 def suitable_formats(
-    obs: FrameObservation, qa: QARecord, config: FormatConfig = FormatConfig()
+    obs: FrameObservation,
+    qa: QARecord,
+    config: FormatConfig = FormatConfig(),
+    candidates: tuple[str, ...] = FORMATS,
 ) -> tuple[str, ...]:
-    """The formats `qa` can be asked in, in `FORMATS` order (rules in the module docstring)."""
+    """The formats `qa` can be asked in, in `FORMATS` order (rules in the module docstring).
+
+    Args:
+      obs, qa: the frame and the record.
+      config: suitability thresholds.
+      candidates: only these formats are checked (a subset of `FORMATS`, in its order); the
+        answer for each is the same as with all of them, and checks no candidate needs are
+        skipped (the default `caption/raw` run skips the box, mask and mark tests).
+    """
     objects = list(dict.fromkeys(qa.objects))
     if not objects or not qa.answer_template_id:
         # Counting, or a hand-built record without slots: its own text only.
-        return ("caption/raw",)
-    style = config.style_for(obs)
-    phrases = collections.Counter(obs.reference_phrases)
-    ambiguous = obs.ambiguous_reference
-    caption_ok = all(phrases[obs.reference_phrases[o]] == 1 and not ambiguous[o] for o in objects)
-    box1000 = [box_to_1000(obs.box2d[o], obs.width, obs.height) for o in objects]
-    box_text_ok = all(b[2] > b[0] and b[3] > b[1] for b in box1000)
-    boxes = np.asarray(obs.box2d, np.float64)[objects]  # [k, 4]
-    sides = list(np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]))
-    has_masks = obs.masks is not None and all(obs.masks[o] is not None for o in objects)
-    masks_ok = has_masks and all(
-        _mask_area(obs.masks[o], obs) >= config.min_mask_px for o in objects
-    )
-    marks_ok = min(sides) >= draw.min_mark_side(style)
-    if marks_ok and not has_masks:
-        # Marks sit at the box centres: two close centres would stack the discs.
-        centres = 0.5 * (boxes[:, :2] + boxes[:, 2:])  # [k, 2]
-        gap = 2 * (draw.mark_radius(style) + style.glyph_scale)
-        marks_ok = all(
-            np.hypot(*(a - b)) >= gap for k, a in enumerate(centres) for b in centres[k + 1 :]
-        )
-    image_ok = {
-        "raw": True,
-        "boxes": min(sides) >= draw.min_box_side(style),
-        "masks": masks_ok,
-        "marks": marks_ok,
-    }
+        return ("caption/raw",) if "caption/raw" in candidates else ()
+    checks: dict[str, bool] = {}
+
+    def holds(name: str) -> bool:
+        if name not in checks:
+            checks[name] = _CHECKS[name](obs, objects, config)
+        return checks[name]
+
     out = []
-    for fid in FORMATS:
+    for fid in candidates:
         text_ref, image_prompt = split_format(fid)
-        if not image_ok[image_prompt]:
+        if image_prompt != "raw" and not holds(image_prompt):
             continue
-        if text_ref in _CAPTION_REFS and not caption_ok:
+        if text_ref in _CAPTION_REFS and not holds("caption"):
             continue
-        if text_ref in _BOX_REFS and not box_text_ok:
+        if text_ref in _BOX_REFS and not holds("box_text"):
             continue
         out.append(fid)
     return tuple(out)
+
+
+def _boxes(obs: FrameObservation, objects) -> np.ndarray:
+    return np.asarray(obs.box2d, np.float64)[objects]  # [k, 4]
+
+
+def _short_sides(obs: FrameObservation, objects) -> np.ndarray:
+    boxes = _boxes(obs, objects)
+    return np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def _has_masks(obs: FrameObservation, objects) -> bool:
+    return obs.masks is not None and all(obs.masks[o] is not None for o in objects)
+
+
+def _caption_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
+    phrases = collections.Counter(obs.reference_phrases)
+    ambiguous = obs.ambiguous_reference
+    return all(phrases[obs.reference_phrases[o]] == 1 and not ambiguous[o] for o in objects)
+
+
+def _box_text_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
+    box1000 = [box_to_1000(obs.box2d[o], obs.width, obs.height) for o in objects]
+    return all(b[2] > b[0] and b[3] > b[1] for b in box1000)
+
+
+def _boxes_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
+    return bool(_short_sides(obs, objects).min() >= draw.min_box_side(config.style_for(obs)))
+
+
+def _masks_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
+    return _has_masks(obs, objects) and all(
+        _mask_area(obs.masks[o], obs) >= config.min_mask_px for o in objects
+    )
+
+
+def _marks_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
+    style = config.style_for(obs)
+    if _short_sides(obs, objects).min() < draw.min_mark_side(style):
+        return False
+    if _has_masks(obs, objects):
+        return True
+    # Marks sit at the box centres: two close centres would stack the discs.
+    boxes = _boxes(obs, objects)
+    centres = 0.5 * (boxes[:, :2] + boxes[:, 2:])  # [k, 2]
+    gap = 2 * (draw.mark_radius(style) + style.glyph_scale)
+    return all(
+        np.hypot(*(a - b)) >= gap for k, a in enumerate(centres) for b in centres[k + 1 :]
+    )
+
+
+# Suitability tests by name: the drawn image prompts, and the two text conditions.
+_CHECKS = {
+    "boxes": _boxes_ok,
+    "masks": _masks_ok,
+    "marks": _marks_ok,
+    "caption": _caption_ok,
+    "box_text": _box_text_ok,
+}
 
 
 def format_rng(qa_id: str, seed: int) -> np.random.Generator:
@@ -230,22 +281,27 @@ def expand_formats(
     Returns:
       `FormattedQA`s; empty when none of the selected formats is suitable.
     """
-    suitable = suitable_formats(obs, qa, config)
-    rng = format_rng(qa_id, seed)
-    objects = list(dict.fromkeys(qa.objects))
-    colours = _colours(len(objects), rng) if objects else []
-    labels = [int(x) for x in rng.choice(_LABELS, size=len(objects), replace=False)]
-    if select == "all":
-        chosen = suitable
-    elif isinstance(select, int | np.integer):
-        if len(suitable) <= select:
-            chosen = suitable
-        else:
-            pick = np.sort(rng.choice(len(suitable), size=int(select), replace=False))
-            chosen = tuple(suitable[i] for i in pick)
+    sampled = isinstance(select, int | np.integer)
+    if select == "all" or sampled:
+        suitable = suitable_formats(obs, qa, config)
     else:
         wanted = set(select)
-        chosen = tuple(f for f in suitable if f in wanted)
+        suitable = suitable_formats(obs, qa, config, tuple(f for f in FORMATS if f in wanted))
+    objects = list(dict.fromkeys(qa.objects))
+    if not sampled and all(f.endswith("/raw") for f in suitable):
+        # No prompts to colour or label and nothing to sample: the Generator (a SHA-256 and
+        # a seeding, most of a raw-only run's time here) is not needed, and skipping it
+        # changes nothing, since every draw below comes from a Generator of this QA alone.
+        colours, labels, chosen = [], [], suitable
+    else:
+        rng = format_rng(qa_id, seed)
+        colours = _colours(len(objects), rng) if objects else []
+        labels = [int(x) for x in rng.choice(_LABELS, size=len(objects), replace=False)]
+        if sampled and len(suitable) > select:
+            pick = np.sort(rng.choice(len(suitable), size=int(select), replace=False))
+            chosen = tuple(suitable[i] for i in pick)
+        else:
+            chosen = suitable
     out = []
     for fid in chosen:
         text_ref, image_prompt = split_format(fid)
