@@ -74,26 +74,16 @@ def make_workload(num_frames: int, seed: int) -> list[FrameObservation]:
             f"the {c} {i}" if rng.random() < 0.2 else None for i, c in enumerate(categories)
         ]
         out.append(
-            FrameObservation(
+            FrameObservation.from_view_boxes(
+                categories,
+                centre,
+                extent,
+                rotation,
+                captions,
+                exhaustive=bool(rng.random() < 0.5),
                 scene_id=f"bench{k // 8:04d}",
                 frame_id=f"{k % 8:02d}",
                 source="bench",
-                width=640,
-                height=480,
-                K=np.eye(3),
-                view_from_cam=np.eye(4),
-                image_path=None,
-                image_bytes=None,
-                object_index=np.arange(n),
-                categories=categories,
-                captions=captions,
-                centre=centre,
-                extent=extent,
-                rotation=rotation,
-                box2d=np.zeros((n, 4)),
-                box2d_source=["projected"] * n,
-                visibility=np.ones(n),
-                exhaustive=bool(rng.random() < 0.5),
             )
         )
     return out

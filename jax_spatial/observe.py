@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -106,6 +107,65 @@ class FrameObservation:
             self.box_complete = np.ones(len(self.categories), bool)
         if self.hidden_depth is None:
             self.hidden_depth = np.zeros(len(self.categories))
+
+    @classmethod
+    def from_view_boxes(
+        cls,
+        categories: Sequence[str],
+        centre,
+        extent,
+        rotation=None,
+        captions: Sequence[str | None] | None = None,
+        *,
+        box2d=None,
+        exhaustive: bool = True,
+        scene_id: str = "scene",
+        frame_id: str = "frame",
+        source: str = "user",
+        width: int = 640,
+        height: int = 480,
+    ) -> FrameObservation:
+        """An observation of boxes already in the view frame, without a camera or image.
+
+        For asking about boxes one has (a detector's 3D boxes moved into the view frame, a
+        hand-checked scene): the relation, selection and phrasing stages need only these.
+
+        Args:
+          categories: `n` category names.
+          centre, extent: `[n, 3]` view-frame centres and full side lengths (metres).
+          rotation: `[n, 3, 3]` view_from_box rotations (default: axis-aligned).
+          captions: `n` captions or None (default: none).
+          box2d: `[n, 4]` pixel boxes (default: zeros, for formats that draw nothing).
+          exhaustive: every object of the category in view is listed (allows counting).
+          scene_id, frame_id, source: provenance (they seed the phrasing and QA ids).
+          width, height: the nominal image size.
+        """
+        n = len(categories)
+        centre = np.asarray(centre, np.float64).reshape(n, 3)
+        extent = np.asarray(extent, np.float64).reshape(n, 3)
+        if rotation is None:
+            rotation = np.broadcast_to(np.eye(3), (n, 3, 3))
+        return cls(
+            scene_id=scene_id,
+            frame_id=frame_id,
+            source=source,
+            width=int(width),
+            height=int(height),
+            K=np.eye(3),
+            view_from_cam=np.eye(4),
+            image_path=None,
+            image_bytes=None,
+            object_index=np.arange(n),
+            categories=[str(c) for c in categories],
+            captions=list(captions) if captions is not None else [None] * n,
+            centre=centre,
+            extent=extent,
+            rotation=np.array(rotation, np.float64).reshape(n, 3, 3),
+            box2d=np.zeros((n, 4)) if box2d is None else np.array(box2d, np.float64),
+            box2d_source=["projected"] * n,
+            visibility=np.ones(n),
+            exhaustive=bool(exhaustive),
+        )
 
     @property
     def num_objects(self) -> int:

@@ -41,27 +41,8 @@ def make_obs(centre, extent, yaw=None, categories=None, captions=None, exhaustiv
     yaw = np.zeros(n) if yaw is None else np.asarray(yaw, np.float64)
     rotation = np.asarray(frames.rotation_z(yaw), np.float64).reshape(n, 3, 3)
     categories = list(categories or [f"object{i}" for i in range(n)])
-    captions = list(captions or [None] * n)
-    return FrameObservation(
-        scene_id="scene",
-        frame_id="frame",
-        source="test",
-        width=640,
-        height=480,
-        K=np.eye(3),
-        view_from_cam=np.eye(4),
-        image_path=None,
-        image_bytes=None,
-        object_index=np.arange(n),
-        categories=categories,
-        captions=captions,
-        centre=centre,
-        extent=extent,
-        rotation=rotation,
-        box2d=np.zeros((n, 4)),
-        box2d_source=["projected"] * n,
-        visibility=np.ones(n),
-        exhaustive=exhaustive,
+    return FrameObservation.from_view_boxes(
+        categories, centre, extent, rotation, captions, exhaustive=exhaustive, source="test"
     )
 
 

@@ -348,26 +348,17 @@ def random_observation(rng, n, scene="s", frame="f") -> FrameObservation:
         if rng.random() < 0.2:
             captions[k] = f"{rng.choice(['red', 'old', 'small', 'wooden'])} {categories[k]}"
     centre = np.stack([rng.uniform(-3, 3, n), rng.uniform(1, 8, n), rng.uniform(-1, 1.5, n)], -1)
-    return FrameObservation(
+    extent = rng.uniform(0.2, 2.0, (n, 3))
+    return FrameObservation.from_view_boxes(
+        categories,
+        centre,
+        extent,
+        captions=captions,
+        box2d=np.tile([10.0, 10.0, 50.0, 50.0], (n, 1)),
+        exhaustive=bool(rng.random() < 0.8),
         scene_id=scene,
         frame_id=frame,
         source="test",
-        width=640,
-        height=480,
-        K=np.eye(3),
-        view_from_cam=np.eye(4),
-        image_path=None,
-        image_bytes=None,
-        object_index=np.arange(n),
-        categories=categories,
-        captions=captions,
-        centre=centre,
-        extent=rng.uniform(0.2, 2.0, (n, 3)),
-        rotation=np.broadcast_to(np.eye(3), (n, 3, 3)).copy(),
-        box2d=np.tile([10.0, 10.0, 50.0, 50.0], (n, 1)),
-        box2d_source=["projected"] * n,
-        visibility=np.ones(n),
-        exhaustive=bool(rng.random() < 0.8),
     )
 
 

@@ -145,26 +145,14 @@ def test_register_extends_group():
 
 def make_obs(categories, captions=None, exhaustive=True):
     n = len(categories)
-    return FrameObservation(
-        scene_id="scene",
+    return FrameObservation.from_view_boxes(
+        categories,
+        np.zeros((n, 3)),
+        np.ones((n, 3)),
+        captions=captions,
+        exhaustive=exhaustive,
         frame_id="0",
         source="test",
-        width=640,
-        height=480,
-        K=np.eye(3),
-        view_from_cam=np.eye(4),
-        image_path=None,
-        image_bytes=None,
-        object_index=np.arange(n),
-        categories=list(categories),
-        captions=list(captions or [None] * n),
-        centre=np.zeros((n, 3)),
-        extent=np.ones((n, 3)),
-        rotation=np.broadcast_to(np.eye(3), (n, 3, 3)).copy(),
-        box2d=np.zeros((n, 4)),
-        box2d_source=["projected"] * n,
-        visibility=np.ones(n),
-        exhaustive=exhaustive,
     )
 
 
