@@ -21,7 +21,7 @@ from jax_spatial.formats.draw import render_formatted
 from jax_spatial.formats.expand import expand_formats
 from jax_spatial.formats.spec import FORMATS, FormattedQA
 from jax_spatial.observe import FrameObservation
-from jax_spatial.viz.qa_sheet import _font
+from jax_spatial.viz.qa_sheet import _font, contact_sheet
 from jax_spatial.writers.jsonl import qa_id_of
 
 TILE_W = 300
@@ -51,19 +51,6 @@ def format_tiles(
         pen.rectangle([0, 0, TILE_W - 1, tile.height - 1], outline=(180, 180, 180))
         tiles.append(tile)
     return tiles
-
-
-def grid(tiles: Sequence[Image.Image], columns: int = COLUMNS) -> Image.Image:
-    """Tiles row by row; every row as tall as its tallest tile."""
-    rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
-    heights = [max(t.height for t in row) for row in rows]
-    sheet = Image.new("RGB", (TILE_W * columns, sum(heights)), (235, 235, 235))
-    y = 0
-    for row, h in zip(rows, heights, strict=True):
-        for c, tile in enumerate(row):
-            sheet.paste(tile, (c * TILE_W, y))
-        y += h
-    return sheet
 
 
 def procedural_examples(count: int = 2, max_scenes: int = 8):
@@ -105,7 +92,7 @@ def save_formats_sheet(out: str | pathlib.Path, count: int = 2) -> pathlib.Path:
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # 256-colour palette: the sheet is for reading, and it keeps the PNG small.
-    grid(tiles).quantize(256, dither=Image.Dither.NONE).save(out, optimize=True)
+    contact_sheet(tiles, COLUMNS).quantize(256, dither=Image.Dither.NONE).save(out, optimize=True)
     return out
 
 

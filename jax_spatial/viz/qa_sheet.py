@@ -63,14 +63,15 @@ def render_record(record: dict, root: str | pathlib.Path) -> Image.Image:
 
 
 def contact_sheet(tiles: Sequence[Image.Image], columns: int = 3) -> Image.Image:
-    """Tiles in a grid, row height = tallest tile of the row."""
+    """Tiles in a grid, row height = tallest tile of the row, column width = widest tile."""
+    tile_w = max(t.width for t in tiles)
     rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
     heights = [max(t.height for t in row) for row in rows]
-    sheet = Image.new("RGB", (TILE_W * columns, sum(heights)), (235, 235, 235))
+    sheet = Image.new("RGB", (tile_w * columns, sum(heights)), (235, 235, 235))
     y = 0
     for row, h in zip(rows, heights, strict=True):
         for c, tile in enumerate(row):
-            sheet.paste(tile, (c * TILE_W, y))
+            sheet.paste(tile, (c * tile_w, y))
         y += h
     return sheet
 
