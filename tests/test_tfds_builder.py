@@ -128,3 +128,33 @@ def test_missing_manual_data_names_the_layout(tmp_path):
     builder = builder_lib.Builder(config=config, data_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="image_2"):
         builder.download_and_prepare(file_format="array_record")
+
+
+@pytest.mark.slow
+def test_tfds_build_command_line(tmp_path):
+    # What the README tells users to type: the `tfds` command on the builder folder. Every
+    # example it writes must pass the pre-write validation again when read back.
+    import pathlib
+
+    from jax_spatial import validate
+
+    folder = pathlib.Path(builder_lib.__file__).parent
+    tfds_cli = pathlib.Path(sys.executable).parent / "tfds"
+    result = subprocess.run(
+        [str(tfds_cli), "build", str(folder), "--config=procedural_small"]
+        + ["--file_format=array_record", f"--data_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    source = tfds.data_source("spatial_qa/procedural_small", split="train", data_dir=str(tmp_path))
+    report = validate.ValidationReport()
+    total = 0
+    for i in range(len(source)):
+        example = source[i]
+        checked, ok = validate.check_example(example, report)
+        assert ok and len(checked["qa"]["question"]) == len(example["qa"]["question"])
+        total += len(example["qa"]["question"])
+    assert len(source) >= 12 and total > 100
+    assert report.qa_checked == total
