@@ -6,7 +6,21 @@ Both draw the same specs on the same images: per image `P` prompts cycling box, 
 (box border via `ImageDraw.rectangle(width=t)`, mask via `Image.composite` of an
 `Image.blend`, mark via `ImageDraw.ellipse` + `ImageDraw.text`). Decoding and encoding are
 left out of both. Prints the median of `--repeats` timed runs after one warm-up (the jit
-compile is reported apart) and the ratio.
+compile is reported apart) and the ratio `speedup` = PIL time / `draw_prompts` time, both
+measured in this run.
+
+Also printed, for reading the ratio:
+
+* `jit_with_pole_search_*`: `draw_prompts` without precomputed centres (each mark's pole is
+  searched in its mask on every draw).
+* `jit_inplace_*` / `speedup_inplace`: `draw_prompts_inplace`, which draws into the caller's
+  (donated) device batch; each timed call gets a fresh copy of the batch, made before the
+  clock starts, as a loader's freshly decoded batch would be.
+* `batch_copy_ms_per_image`: a jitted function that only returns a copy of the batch, the
+  floor of any jit call that returns a new `[B, H, W, 3]` array. On CPU it is most of
+  `draw_prompts`' time: a large fresh output is page-faulted in on every call.
+* `--also-batch` (default 8): the same measurements at that batch size, prefixed
+  `batch<N>_`.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -81,13 +96,77 @@ def draw_pil(inputs, style: draw.DrawStyle) -> list[Image.Image]:
     return out
 
 
-def _median_seconds(fn, repeats: int) -> float:
+def _median_seconds(fn, repeats: int, setup=None) -> float:
+    """Median wall time of `fn(setup())` (or `fn()`); `setup` runs outside the clock."""
     times = []
     for _ in range(repeats):
+        arg = () if setup is None else (setup(),)
         start = time.perf_counter()
-        fn()
+        fn(*arg)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def measure(batch: int, height: int, width: int, prompts: int, repeats: int) -> dict:
+    """Times of both paths on one batch configuration (seconds and ms per image)."""
+    inputs = make_inputs(batch, height, width, prompts)
+    style = draw.style_for(height, width)
+    device = {k: jax.device_put(v) for k, v in inputs.items()}
+
+    # PIL puts marks at box centres; the jit path gets the same centres (as a loader that
+    # stores `mark_centres` would). The in-kernel pole search is timed apart.
+    box = inputs["box"]
+    centre = jax.device_put(
+        np.stack([(box[..., 0] + box[..., 2]) / 2, (box[..., 1] + box[..., 3]) / 2], -1)
+    )
+    keys = ("kind", "colour", "box", "label", "mask_index", "masks")
+    rest = [device[k] for k in keys]
+    images = device["images"]
+
+    def run_jit():
+        jax.block_until_ready(draw.draw_prompts(images, *rest, centre, style=style))
+
+    def run_jit_pole():
+        jax.block_until_ready(draw.draw_prompts(images, *rest, style=style))
+
+    def fresh_batch():
+        return jax.block_until_ready(jnp.copy(images))
+
+    def run_jit_inplace(batch_images):
+        jax.block_until_ready(draw.draw_prompts_inplace(batch_images, *rest, centre, style=style))
+
+    copy_batch = jax.jit(lambda x: x + jnp.uint8(0))
+
+    start = time.perf_counter()
+    run_jit()
+    compile_s = time.perf_counter() - start
+    jit_s = _median_seconds(run_jit, repeats)
+    run_jit_pole()
+    pole_s = _median_seconds(run_jit_pole, repeats)
+    run_jit_inplace(fresh_batch())
+    inplace_s = _median_seconds(run_jit_inplace, repeats, setup=fresh_batch)
+    jax.block_until_ready(copy_batch(images))
+    copy_s = _median_seconds(lambda: jax.block_until_ready(copy_batch(images)), repeats)
+    draw_pil(inputs, style)
+    pil_s = _median_seconds(lambda: draw_pil(inputs, style), repeats)
+
+    def per_image(seconds):
+        return round(1000 * seconds / batch, 3)
+
+    return {
+        "compile_s": round(compile_s, 3),
+        "jit_median_s": round(jit_s, 4),
+        "jit_with_pole_search_median_s": round(pole_s, 4),
+        "jit_inplace_median_s": round(inplace_s, 4),
+        "pil_median_s": round(pil_s, 4),
+        "jit_ms_per_image": per_image(jit_s),
+        "jit_with_pole_search_ms_per_image": per_image(pole_s),
+        "jit_inplace_ms_per_image": per_image(inplace_s),
+        "batch_copy_ms_per_image": per_image(copy_s),
+        "pil_ms_per_image": per_image(pil_s),
+        "speedup": round(pil_s / jit_s, 2),
+        "speedup_inplace": round(pil_s / inplace_s, 2),
+    }
 
 
 def main(argv=None) -> dict:
@@ -97,47 +176,20 @@ def main(argv=None) -> dict:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--also-batch", type=int, default=8, help="0: skip")
     args = parser.parse_args(argv)
-    inputs = make_inputs(args.batch, args.height, args.width, args.prompts)
-    style = draw.style_for(args.height, args.width)
-    device = {k: jax.device_put(v) for k, v in inputs.items()}
-
-    # PIL puts marks at box centres; the jit path gets the same centres (as a loader that
-    # stores `mark_centres` would). The in-kernel pole search is timed apart.
-    box = inputs["box"]
-    centre = jax.device_put(
-        np.stack([(box[..., 0] + box[..., 2]) / 2, (box[..., 1] + box[..., 3]) / 2], -1)
-    )
-    keys = ("images", "kind", "colour", "box", "label", "mask_index", "masks")
-    args_ = [device[k] for k in keys]
-
-    def run_jit():
-        jax.block_until_ready(draw.draw_prompts(*args_, centre, style=style))
-
-    def run_jit_pole():
-        jax.block_until_ready(draw.draw_prompts(*args_, style=style))
-
-    start = time.perf_counter()
-    run_jit()
-    compile_s = time.perf_counter() - start
-    jit_s = _median_seconds(run_jit, args.repeats)
-    run_jit_pole()
-    pole_s = _median_seconds(run_jit_pole, args.repeats)
-    draw_pil(inputs, style)
-    pil_s = _median_seconds(lambda: draw_pil(inputs, style), args.repeats)
     result = {
         "backend": jax.default_backend(),
         "batch": args.batch,
         "size": [args.height, args.width],
         "prompts": args.prompts,
-        "compile_s": round(compile_s, 3),
-        "jit_median_s": round(jit_s, 4),
-        "jit_with_pole_search_median_s": round(pole_s, 4),
-        "pil_median_s": round(pil_s, 4),
-        "jit_ms_per_image": round(1000 * jit_s / args.batch, 3),
-        "pil_ms_per_image": round(1000 * pil_s / args.batch, 3),
-        "speedup": round(pil_s / jit_s, 2),
+        **measure(args.batch, args.height, args.width, args.prompts, args.repeats),
     }
+    if args.also_batch:
+        extra = measure(args.also_batch, args.height, args.width, args.prompts, args.repeats)
+        keep = ("jit_ms_per_image", "jit_inplace_ms_per_image", "pil_ms_per_image")
+        keep += ("speedup", "speedup_inplace")
+        result.update({f"batch{args.also_batch}_{k}": extra[k] for k in keep})
     for key, value in result.items():
         print(f"{key}: {value}")
     return result
