@@ -176,3 +176,59 @@ def test_marks_fit_their_minimum_side(size):
     assert np.hypot(draw.GLYPH_W * s / 2, draw.GLYPH_H * s / 2) <= r
     assert draw.min_mark_side(style) == 2 * r
     assert draw.min_box_side(style) >= 2 * style.thickness
+
+
+@pytest.mark.parametrize("size", [(72, 96), (100, 130), (333, 500), (480, 640)])
+@pytest.mark.parametrize("kind", ["box", "mask", "mark"])
+def test_render_formatted_on_a_canvas_equals_drawing_at_the_image_size(size, kind):
+    # The canvas (sides rounded up to 128 px) only bounds compilations: boxes past the image
+    # edge, masks and marks at the edges, two-object prompts must come out pixel for pixel
+    # as drawn at the image's own size.
+    from types import SimpleNamespace
+
+    h, w = size
+    rng = np.random.default_rng(h * w)
+    for trial in range(4):
+        n = 2
+        x1 = rng.uniform(-0.3 * w, 0.8 * w, n)
+        y1 = rng.uniform(-0.3 * h, 0.8 * h, n)
+        boxes = np.stack(
+            [x1, y1, x1 + rng.uniform(0.15, 0.6, n) * w, y1 + rng.uniform(0.15, 0.6, n) * h], -1
+        )
+        yy, xx = np.mgrid[0:h, 0:w] + 0.5
+        masks = []
+        for b in boxes:  # ellipses in the boxes, cut by the image edge
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            rx, ry = (b[2] - b[0]) / 2, (b[3] - b[1]) / 2
+            masks.append(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0)
+        with_masks = kind == "mask" or trial % 2 == 0
+        obs = SimpleNamespace(box2d=boxes, masks=masks if with_masks else None, height=h, width=w)
+        label = (3, 7) if kind == "mark" else (None, None)
+        prompts = (Prompt(0, kind, "red", label[0]), Prompt(1, kind, "yellow", label[1]))
+        fqa = FormattedQA(f"image_text/{kind}s", "image_text", f"{kind}s", "q", "a", prompts)
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        native = draw.render_formatted(image, obs, fqa, canvas_step=1)
+        canvas = draw.render_formatted(image, obs, fqa)
+        assert draw.canvas_size(h, w) != (h, w) or size == (480, 640)
+        np.testing.assert_array_equal(canvas, native)
+        assert not np.array_equal(native, image)
+
+
+def test_images_of_one_canvas_bucket_share_a_compilation():
+    from types import SimpleNamespace
+
+    prompts = (Prompt(0, "box", "red"),)
+    fqa = FormattedQA("image_text/boxes", "image_text", "boxes", "q", "a", prompts)
+    sizes = [(100, 120), (110, 125), (97, 128), (128, 101)]  # all on the 128 x 128 canvas
+    assert {draw.canvas_size(*s) for s in sizes} == {(128, 128)}
+    assert len({draw.style_for(*s) for s in sizes}) == 1
+    before = None
+    for h, w in sizes:
+        obs = SimpleNamespace(
+            box2d=np.array([[5.0, 6.0, 60.0, 70.0]]), masks=None, height=h, width=w
+        )
+        out = draw.render_formatted(np.zeros((h, w, 3), np.uint8), obs, fqa)
+        assert out.shape == (h, w, 3) and np.all(out[6, 5:60] == PALETTE["red"])
+        if before is None:
+            before = draw.draw_prompts_inplace._cache_size()
+    assert draw.draw_prompts_inplace._cache_size() == before
