@@ -727,6 +727,10 @@ def render_formatted(
     The image is drawn at the top left of a `canvas_size` canvas and cut out again: the same
     pixels as drawing at its own size (box borders are clipped to the image first, masks
     padded with False, `style` from the image's own size), but compiled once per canvas.
+    One caveat: the pole search breaks ties between equally deep mask points by distance to
+    the centroid, scaled by the image size, so where two such points are within float32
+    rounding of each other a mark on a mask may sit one pooling step (`pole_stride` px) away
+    from where the image-size drawing puts it.
 
     Args:
       image: `[H, W, 3]` uint8, the frame `obs` describes.
