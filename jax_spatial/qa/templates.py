@@ -41,6 +41,7 @@ camera"). Templates that add a viewpoint phrase only do so where it is true of t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import string
 
 from jax_spatial.qa import grammar
@@ -93,9 +94,10 @@ class Template:
     id: str
     text: str
 
-    @property
+    @functools.cached_property
     def slots(self) -> frozenset[str]:
-        """The slot names the text uses (capitalised variants included as written)."""
+        """The slot names the text uses (capitalised variants included as written); parsed
+        once per template, not on every `render`."""
         return frozenset(
             name for _, name, _, _ in string.Formatter().parse(self.text) if name is not None
         )
