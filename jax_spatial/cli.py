@@ -1,8 +1,8 @@
 """The `jax-spatial` command.
 
 jax-spatial generate --source kitti --root DATA/kitti_object --out out/kitti [--seed 0]
-    [--max-scenes N] [--batch-size 32] [--config configs/generate.py:arg]
-    [--formats caption/raw|all|K|fmt,fmt] [--write-images]
+    [--max-scenes N] [--batch-size 32] [--config configs/generate.py:arg] [--set KEY=VALUE]
+    [--formats auto|caption/raw|all|K|fmt,fmt] [--write-images]
 jax-spatial sources
 jax-spatial draw --qa out/kitti/qa.jsonl --root DATA/kitti_object --out out/kitti/sheet.png
 jax-spatial export --data-dir D --name spatial_qa/procedural_small --out DIR
@@ -16,12 +16,16 @@ import argparse
 import dataclasses
 import json
 import logging
+import pathlib
 import sys
+import tempfile
 
 import ml_collections
 
+from jax_spatial.errors import UsageError, UserError
+
 # Sources that make their own data and need no --root.
-ROOTLESS_SOURCES = ("procedural",)
+ROOTLESS_SOURCES = ("procedural", "street")
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -29,8 +33,10 @@ def _generate(args: argparse.Namespace) -> int:
 
     from jax_spatial import config as config_lib
     from jax_spatial import engine
-    from jax_spatial.sources import get_source
+    from jax_spatial.sources import source_class, source_options
 
+    _check_at_least("--batch-size", args.batch_size, 1)
+    _check_at_least("--max-scenes", args.max_scenes, 1)
     cfg = (
         config_lib.load_config(args.config)
         if args.config
@@ -38,11 +44,14 @@ def _generate(args: argparse.Namespace) -> int:
     )
     # With no source at all the embedded default runs: procedural rooms, which need no files.
     source_name = args.source or cfg.get("source") or "procedural"
+    source_class(source_name)  # an unknown name is a usage error before anything is read
     root = args.root or cfg.get("root") or ""
     if not root and source_name not in ROOTLESS_SOURCES:
-        print(f"generate --source {source_name} needs --root (the dataset folder)", file=sys.stderr)
-        return 2
+        raise UsageError(f"--source {source_name} needs --root (the dataset folder)")
+    if root:
+        _check_root(root, source_name)
     out = args.out or f"out/{source_name}"
+    _check_out_dir(out, "--out")
     run = config_lib.generate_config_from(cfg)
     overrides = {
         "seed": args.seed,
@@ -52,9 +61,17 @@ def _generate(args: argparse.Namespace) -> int:
         "write_images": True if args.write_images else None,
     }
     run = dataclasses.replace(run, **{k: v for k, v in overrides.items() if v is not None})
-    options = {"seed": args.seed} if source_name in ROOTLESS_SOURCES and args.seed else {}
-    source = get_source(source_name, root, **options)
-    lift = args.lift if args.lift is not None else source_name in ROOTLESS_SOURCES
+    _check_run(run)
+    options = dict(cfg.get("options") or {})
+    if source_name in ROOTLESS_SOURCES and args.seed:
+        options["seed"] = args.seed
+    options.update(
+        config_lib.parse_options(
+            args.set or (), source_options(source_name), what=f"{source_name} option"
+        )
+    )
+    source = build_source(source_name, root, options)
+    lift = args.lift if args.lift is not None else source_name == "procedural"
     if lift:
         from jax_spatial.lift.scene_lift import LiftingSource
 
@@ -80,6 +97,100 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_at_least(flag: str, value, low: int) -> None:
+    if value is not None and value < low:
+        raise UsageError(f"{flag} must be at least {low}, got {value}")
+
+
+def _check_run(run) -> None:
+    """The run settings a config file may also set: positive sizes and known formats."""
+    from jax_spatial.formats.expand import parse_select
+
+    for name in ("batch_size", "chunk_scenes", "max_scenes", "seed"):
+        value = getattr(run, name)
+        if value is None and name == "max_scenes":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise UsageError(f"{name} must be an integer, got {value!r}")
+        if name != "seed" and value < 1:
+            raise UsageError(f"{name} must be at least 1, got {value}")
+    try:
+        parse_select(run.formats)
+    except ValueError as error:
+        raise UsageError(f"--formats {run.formats!r}: {error}") from None
+
+
+def _check_root(root: str, source_name: str) -> None:
+    path = pathlib.Path(root)
+    if not path.exists():
+        raise UserError(f"--root {root} does not exist")
+    if not path.is_dir():
+        raise UserError(f"--root {root} is a file; expected the {source_name} dataset folder")
+    try:
+        empty = next(path.iterdir(), None) is None
+    except OSError as error:
+        raise UserError(f"--root {root} cannot be read: {error.strerror}") from None
+    if empty:
+        raise UserError(f"--root {root} is empty; expected the {source_name} dataset folder")
+
+
+def _check_out_dir(out: str, flag: str) -> None:
+    """Creates the output folder and proves it writable before any work is done."""
+    path = pathlib.Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {out} is a file; expected a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UserError(f"{flag} {out} is not writable: {error.strerror or error}") from None
+
+
+def _check_out_file(out: str, flag: str) -> None:
+    path = pathlib.Path(out)
+    if path.is_dir():
+        raise UserError(f"{flag} {out} is a folder; expected a file name")
+    _check_out_dir(str(path.parent), f"{flag} folder")
+
+
+# What a source's constructor raises when the folder is not its dataset or an option is wrong.
+_SOURCE_ERRORS = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
+def build_source(name: str, root: str, options: dict):
+    """`get_source` with a source's own complaints about its folder turned into `UserError`.
+
+    Also fails when the source lists no scene: a folder of another dataset usually reads as an
+    empty one, and a run that writes nothing should say why rather than succeed.
+    """
+    from jax_spatial.scene import SceneSkip
+    from jax_spatial.sources import get_source
+
+    try:
+        source = get_source(name, root, **options)
+        scene_ids = source.scene_ids()
+    except UserError:
+        raise
+    except (SceneSkip, *_SOURCE_ERRORS) as error:
+        where = f"{root} as a {name} dataset" if root else f"source {name}"
+        raise UserError(f"cannot read {where}: {_one_line(error)}") from None
+    if not scene_ids and not getattr(source, "skipped_entries", None):
+        raise UserError(
+            f"no {name} scenes found under {root or '(no root)'}; is it the right --source "
+            "and the dataset folder in its native layout (see README, Sources)?"
+        )
+    return source
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    text = " ".join(text.split())
+    # OSError and ValueError messages name the file already; others need their kind said.
+    plain = isinstance(error, OSError | ValueError)
+    return text if plain else f"{type(error).__name__}: {text}"
+
+
 def _summary_text(summary: dict, out: str) -> str:
     lines = [
         f"wrote {summary['qa_total']} QA from {summary['frames']} frames of "
@@ -94,9 +205,15 @@ def _summary_text(summary: dict, out: str) -> str:
             continue
         shares = ", ".join(f"{k} {v:.0%}" for k, v in bal["share"].items())
         lines.append(f"balance {key}: {shares} (n={bal['total']})")
-    if summary["scenes"]["skipped"]:
-        lines.append(f"skipped {summary['scenes']['skipped']} scenes:")
-        lines += [f"  {s['scene_id']}: {s['reason']}" for s in summary["scenes"]["skipped_scenes"]]
+    if summary["scenes"]["skipped_scenes"]:
+        frames = summary["scenes"].get("frames_skipped", 0)
+        also = f" and {frames} frames" if frames else ""
+        lines.append(f"skipped {summary['scenes']['skipped']} scenes{also}:")
+        lines += [
+            f"  {'/'.join(filter(None, (s.get('scene_id'), s.get('frame_id')))) or s.get('file')}"
+            f": {s['reason']}"
+            for s in summary["scenes"]["skipped_scenes"]
+        ]
     return "\n".join(lines)
 
 
@@ -109,19 +226,59 @@ def _sources(args: argparse.Namespace) -> int:
 
 def _draw(args: argparse.Namespace) -> int:
     from jax_spatial.viz import qa_sheet
-    from jax_spatial.writers.jsonl import read_jsonl
 
-    records = read_jsonl(args.qa)
-    path = qa_sheet.save_contact_sheet(
-        records, args.root, args.out, count=args.count, seed=args.seed
-    )
+    _check_at_least("--count", args.count, 1)
+    records = _read_qa_file(args.qa)
+    if not pathlib.Path(args.root).is_dir():
+        raise UserError(f"--root {args.root} is not a folder")
+    _check_out_file(args.out, "--out")
+    try:
+        path = qa_sheet.save_contact_sheet(
+            records, args.root, args.out, count=args.count, seed=args.seed
+        )
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot draw {args.qa}: {_one_line(error)}") from None
     print(json.dumps({"sheet": str(path), "records": min(args.count, len(records))}))
     return 0
 
 
+def _read_qa_file(path: str) -> list[dict]:
+    """The records of a qa.jsonl, each checked to be a QA line (the line number names a bad one)."""
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise UserError(f"--qa {path} {'is a folder' if file.is_dir() else 'does not exist'}")
+    records = []
+    try:
+        with open(file, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise UserError(f"{path}:{number}: not JSON ({error.msg})") from None
+                meta = record.get("meta") if isinstance(record, dict) else None
+                if not isinstance(meta, dict) or "task" not in meta or "image" not in record:
+                    raise UserError(f"{path}:{number}: not a QA record (needs image and meta.task)")
+                records.append(record)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text file") from None
+    if not records:
+        raise UserError(f"--qa {path} holds no QA records")
+    return records
+
+
 def _export(args: argparse.Namespace) -> int:
+    from jax_spatial.formats.expand import parse_select
     from jax_spatial.writers import export
 
+    try:
+        parse_select(args.formats)
+    except ValueError as error:
+        raise UsageError(f"--formats {args.formats!r}: {error}") from None
+    if not pathlib.Path(args.data_dir).is_dir():
+        raise UserError(f"--data-dir {args.data_dir} does not exist or is not a folder")
+    _check_out_dir(args.out, "--out")
     summary = export.export_dataset(
         args.data_dir,
         args.out,
@@ -154,10 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--batch-size", type=int, default=None)
     gen.add_argument("--config", help="config file, e.g. configs/generate.py:source=kitti")
     gen.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a source option, repeatable: --set depth_dir=depth --set hfov_deg=55 "
+        "(an unknown KEY is an error listing the source's options)",
+    )
+    gen.add_argument(
         "--formats",
         default=None,
         help="instruction formats per QA: 'all', K (sampled per QA), or format ids "
-        "'ref/raw,image_text/marks' (default caption/raw: each QA once, as plain text)",
+        "'ref/raw,image_text/marks', 'caption/raw' (words only), or 'auto' (the default: each "
+        "QA once on the raw image, in words where words single out its objects, else with "
+        "their boxes as <ref>..</ref><box>[[..]]</box> text)",
     )
     gen.add_argument(
         "--write-images",
@@ -209,16 +375,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <style>.json, one JSON array (what LLaVA-1.5's train.py json.loads)",
     )
     exp.set_defaults(func=_export)
+
+    from jax_spatial.train import commands as train_commands
+
+    train_commands.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:
+        # argparse has printed its usage line; hand back its code rather than exiting, so an
+        # in-process caller (a notebook, the tests) gets a return value like every other error.
+        return exit_.code if isinstance(exit_.code, int) else 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"jax-spatial {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"jax-spatial {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

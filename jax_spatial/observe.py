@@ -11,9 +11,16 @@ Visibility rule (also in docs/visibility.md):
    object below `min_visible_fraction` or with fewer than `min_visible_samples` samples seen is
    dropped as fully occluded. Without depth or points, objects are kept (visibility 1.0).
 
-A frame stays exhaustive (counting and "no" existence answers allowed) only while every
-object it glimpses is kept: one dropped for a too small visible share, though partly seen,
-would make a count or a "there is no ..." wrong.
+Objects that may be seen but are not asked about (`FrameObservation.glimpses`): a box in
+the image but below `min_box_px`, or visible below the thresholds of step 2. Unless the
+occlusion test proves them fully hidden (scan points of the object in the image, none
+visible; with a depth map, no pixel seen), a person may see them, so they still count: a
+caption shared with one of them does not name an object alone, "the leftmost car" must be
+leftmost of them too, and a frame with any of them is not exhaustive (no counting, no "there
+is no ..."), since a count or a "no" would be wrong.
+An annotated object without a usable 3D box (`unboxed_objects`: a broken box its source
+dropped, or one that could not be lifted) makes the frames that may show it non-exhaustive
+for the same reason.
 
 The pixel box is the dataset's annotated 2D box where there is one, else the box of the
 object's visible surface samples where there are enough of them, else the projected 3D box.
@@ -50,6 +57,97 @@ class ObserveConfig:
 
 
 @dataclasses.dataclass
+class Glimpses:
+    """Objects of a frame that may be seen but are not asked about (host, numpy, ragged).
+
+    Too small or too hidden to ask about or point at, they still take part wherever other
+    objects are compared with them: caption uniqueness, relative referring expressions ("the
+    leftmost car" must be leftmost of these too), and counting (a frame with glimpses is not
+    exhaustive).
+
+    Attributes:
+      object_index: `[g]` annotation index of each object for this frame.
+      categories, captions: per object.
+      centre, extent, rotation: `[g, 3]`, `[g, 3]`, `[g, 3, 3]` view-frame boxes.
+      box2d: `[g, 4]` projected pixel boxes (clipped to the image).
+      dropped_phrases, dropped_categories: reference phrases and categories of objects that
+        may be seen but have no geometry in the batch (no usable 3D box, or they did not fit
+        the largest bucket, `batching.trim_to_bucket`): objects sharing them cannot be named
+        by caption or by a relative expression.
+      unlabelled_boxes: `[m, 4]` pixel regions where unlabelled objects may be (KITTI
+        DontCare, `Frame.ignore_boxes`); None: none. Relative expressions respect them
+        (`batching.relative_allowed_for`).
+      box_complete, hidden_depth: `[g]` as `FrameObservation`'s (lifted boxes); None: complete
+        annotated boxes.
+    """
+
+    object_index: np.ndarray
+    categories: list[str]
+    captions: list[str | None]
+    centre: np.ndarray
+    extent: np.ndarray
+    rotation: np.ndarray
+    box2d: np.ndarray
+    dropped_phrases: tuple[str, ...] = ()
+    dropped_categories: tuple[str, ...] = ()
+    unlabelled_boxes: np.ndarray | None = None
+    box_complete: np.ndarray | None = None
+    hidden_depth: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.box_complete is None:
+            self.box_complete = np.ones(len(self.categories), bool)
+        if self.hidden_depth is None:
+            self.hidden_depth = np.zeros(len(self.categories))
+
+    @property
+    def regions(self) -> np.ndarray:
+        """`unlabelled_boxes` as a `[m, 4]` array (empty when None)."""
+        if self.unlabelled_boxes is None:
+            return np.zeros((0, 4))
+        return np.asarray(self.unlabelled_boxes, np.float64).reshape(-1, 4)
+
+    @classmethod
+    def empty(cls) -> Glimpses:
+        return cls(
+            np.zeros(0, np.int64),
+            [],
+            [],
+            np.zeros((0, 3)),
+            np.zeros((0, 3)),
+            np.zeros((0, 3, 3)),
+            np.zeros((0, 4)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    @property
+    def reference_phrases(self) -> list[str]:
+        return [c if c else cat for c, cat in zip(self.captions, self.categories, strict=True)]
+
+    def select(self, keep) -> Glimpses:
+        """A copy with only the glimpses at positions `keep`; the others become dropped."""
+        keep = np.asarray(keep, dtype=int)
+        gone = sorted(set(range(len(self))) - set(keep.tolist()))
+        phrases = self.reference_phrases
+        return Glimpses(
+            object_index=self.object_index[keep],
+            categories=[self.categories[i] for i in keep],
+            captions=[self.captions[i] for i in keep],
+            centre=self.centre[keep].reshape(-1, 3),
+            extent=self.extent[keep].reshape(-1, 3),
+            rotation=self.rotation[keep].reshape(-1, 3, 3),
+            box2d=self.box2d[keep].reshape(-1, 4),
+            dropped_phrases=self.dropped_phrases + tuple(phrases[i] for i in gone),
+            dropped_categories=self.dropped_categories + tuple(self.categories[i] for i in gone),
+            unlabelled_boxes=self.unlabelled_boxes,
+            box_complete=np.asarray(self.box_complete)[keep],
+            hidden_depth=np.asarray(self.hidden_depth)[keep],
+        )
+
+
+@dataclasses.dataclass
 class FrameObservation:
     """The visible objects of one frame in its view space (host, numpy, ragged).
 
@@ -76,6 +174,11 @@ class FrameObservation:
       hidden_depth: `[n]` metres a lifted box may reach behind what the camera saw (its
         visible footprint's longer side minus its depth along the line of sight; 0 for
         annotated boxes). Relations widen their margins by it.
+      glimpses: objects that may be seen but are not asked about (`Glimpses`); None: none.
+      referring: per object, the words that single it out in this frame (its unique caption
+        "the red chair", or a relative expression "the leftmost car"), None where only
+        pointing (a box, mask or mark) can; set after selection (`with_referring`). None for
+        the whole list: not decided, caption uniqueness is checked from the objects alone.
     """
 
     scene_id: str
@@ -101,6 +204,8 @@ class FrameObservation:
     box_complete: np.ndarray | None = None
     hidden_depth: np.ndarray | None = None
     geometry: dict | None = None
+    glimpses: Glimpses | None = None
+    referring: list[str | None] | None = None
 
     def __post_init__(self):
         if self.box_complete is None:
@@ -182,12 +287,42 @@ class FrameObservation:
 
         A bare "chair" beside a captioned "red chair" has a phrase of its own, yet "the chair"
         does not say which of the two is meant; such an object is never a unique reference.
+        Glimpses (objects that may be seen, not asked about) count as sharing, and so do
+        unlabelled regions (KITTI DontCare), which may hold an object of any category.
         """
         counts = collections.Counter(self.categories)
+        unlabelled = False
+        if self.glimpses is not None:
+            counts.update(self.glimpses.categories)
+            counts.update(self.glimpses.dropped_categories)
+            unlabelled = len(self.glimpses.regions) > 0
         return [
-            not caption and counts[category] > 1
+            not caption and (counts[category] > 1 or unlabelled)
             for caption, category in zip(self.captions, self.categories, strict=True)
         ]
+
+    @property
+    def caption_unique(self) -> list[bool]:
+        """Objects whose reference phrase names them alone among every object that may be
+        seen in the frame (the asked-about ones and the glimpses), so "the <phrase>" works."""
+        phrases = collections.Counter(self.reference_phrases)
+        if self.glimpses is not None:
+            phrases.update(self.glimpses.reference_phrases)
+            phrases.update(self.glimpses.dropped_phrases)
+        return [
+            phrases[p] == 1 and not a
+            for p, a in zip(self.reference_phrases, self.ambiguous_reference, strict=True)
+        ]
+
+    @property
+    def num_glimpses(self) -> int:
+        return 0 if self.glimpses is None else len(self.glimpses)
+
+    def with_referring(self, referring: Sequence[str | None]) -> FrameObservation:
+        """A copy whose objects are named by `referring` (see the attribute)."""
+        if len(referring) != self.num_objects:
+            raise ValueError(f"{len(referring)} referring phrases for {self.num_objects} objects")
+        return dataclasses.replace(self, referring=list(referring))
 
     def select(self, keep: np.ndarray) -> FrameObservation:
         """A copy with only the objects at positions `keep`."""
@@ -206,6 +341,7 @@ class FrameObservation:
             masks=None if self.masks is None else [self.masks[i] for i in keep],
             box_complete=self.box_complete[keep],
             hidden_depth=self.hidden_depth[keep],
+            referring=None if self.referring is None else [self.referring[i] for i in keep],
         )
 
 
@@ -242,19 +378,34 @@ def observe_frame(
     sample_count = np.zeros(n, int)
     has_points = scene.points is not None and len(scene.points) > 0
     if n and (frame.depth is not None or has_points):
+        # Boxes too small to ask about are measured too: whether they may be seen decides
+        # whether they count for uniqueness and counting.
         fraction, sample_count, sample_box = visibility.visible_fraction(
-            scene, frame, centre_w, extent, rot_w, candidates=keep
+            scene, frame, centre_w, extent, rot_w, candidates=in_view
         )
         seen = (fraction >= config.min_visible_fraction) & (
             sample_count >= config.min_visible_samples
         )
-        # Partly visible but below the thresholds: the image shows some of it, the QA do not
-        # know it, so "how many" and "is there no ..." would be wrong on this frame.
-        glimpsed = keep & ~seen & (sample_count > 0)
+        # In view and not shown fully hidden: the image may show some of it. An object the
+        # occlusion test sees nothing of does not count.
+        glimpsed = in_view & ~(keep & seen) & (sample_count > 0)
+        if frame.depth is None:
+            # No visible scan point: hidden when it has points and all are hidden (behind a
+            # wall); with no points in the image at all (a scan hole), nothing proves it
+            # hidden, so it may be seen.
+            unknown = in_view & (sample_count == 0)
+            if unknown.any():
+                samples = visibility.point_samples(
+                    scene, frame, centre_w, extent, rot_w, candidates=unknown
+                )
+                judged = np.bincount(samples["object"], minlength=n) > 0
+                glimpsed = glimpsed | (unknown & ~judged)
         keep = keep & seen
     else:
-        glimpsed = np.zeros(n, bool)
+        # Nothing to measure occlusion with: every box in the image may be seen.
+        glimpsed = in_view & ~keep
 
+    unboxed = unboxed_objects(scene, frame)
     idx = np.flatnonzero(keep)
     box2d, box_source = [], []
     for i in idx:
@@ -292,7 +443,10 @@ def observe_frame(
         box2d=np.array(box2d, np.float64).reshape(-1, 4),
         box2d_source=box_source,
         visibility=np.asarray(fraction)[idx].astype(np.float64),
-        exhaustive=bool(frame.exhaustive and len(frame.ignore_boxes) == 0 and not glimpsed.any()),
+        # A glimpse the QA do not know of would make "how many" and "is there no ..." wrong.
+        exhaustive=bool(
+            frame.exhaustive and len(frame.ignore_boxes) == 0 and not glimpsed.any() and not unboxed
+        ),
         masks=[objects[i].masks.get(frame.frame_id) for i in idx],
         geometry=_geometry_provenance(scene, [objects[i] for i in idx]),
         box_complete=np.array(
@@ -301,7 +455,70 @@ def observe_frame(
         hidden_depth=np.array(
             [float(objects[i].extra.get("lift", {}).get("hidden_depth_m", 0.0)) for i in idx]
         ),
+        glimpses=_glimpses(
+            frame,
+            objects,
+            np.flatnonzero(glimpsed),
+            box_proj,
+            view_from_world,
+            centre_w,
+            extent,
+            rot_w,
+            [o for o in scene.objects if o.box3d is None and int(o.index) in set(unboxed)],
+        ),
     )
+
+
+def _glimpses(frame, objects, idx, box_proj, view_from_world, centre_w, extent, rot_w, unboxed):
+    """The `Glimpses` of objects at positions `idx` (world boxes moved to the view frame).
+
+    `unboxed`: objects the frame may show that have no 3D box to compare: their phrases and
+    categories are recorded as dropped, so nothing sharing them is named by words.
+    """
+    centre_v = (centre_w[idx] @ view_from_world[:3, :3].T + view_from_world[:3, 3]).reshape(-1, 3)
+    rot_v = np.einsum("ij,njk->nik", view_from_world[:3, :3], rot_w[idx]).reshape(-1, 3, 3)
+    return Glimpses(
+        object_index=np.array(
+            [objects[i].frame_index.get(frame.frame_id, objects[i].index) for i in idx],
+            dtype=np.int64,
+        ),
+        categories=[objects[i].category for i in idx],
+        captions=[objects[i].caption for i in idx],
+        centre=centre_v,
+        extent=extent[idx].reshape(-1, 3),
+        rotation=rot_v,
+        box2d=np.asarray(box_proj, np.float64).reshape(-1, 4)[idx],
+        dropped_phrases=tuple(o.caption or o.category for o in unboxed),
+        dropped_categories=tuple(o.category for o in unboxed),
+        unlabelled_boxes=(
+            np.asarray(frame.ignore_boxes, np.float64).reshape(-1, 4)
+            if len(frame.ignore_boxes)
+            else None
+        ),
+        box_complete=np.array(
+            [bool(objects[i].extra.get("lift", {}).get("complete", True)) for i in idx], bool
+        ),
+        hidden_depth=np.array(
+            [float(objects[i].extra.get("lift", {}).get("hidden_depth_m", 0.0)) for i in idx]
+        ),
+    )
+
+
+def unboxed_objects(scene: Scene, frame: Frame) -> list[int]:
+    """Annotation indices of the objects without a usable 3D box that `frame` may show.
+
+    Such an object (a broken box annotation dropped by its source, or one not lifted) is never
+    asked about, yet the image may show it, so counting and "there is no ..." answers would be
+    wrong on the frame: observe makes it non-exhaustive. An object with per-frame annotations
+    (2D boxes, masks) may show in those frames; one without any may show in every frame.
+    """
+    out = []
+    for o in scene.objects:
+        if o.box3d is not None:
+            continue
+        if not (o.boxes2d or o.masks) or frame.frame_id in o.boxes2d or frame.frame_id in o.masks:
+            out.append(int(o.index))
+    return out
 
 
 def _geometry_provenance(scene: Scene, visible) -> dict:

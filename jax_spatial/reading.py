@@ -68,6 +68,10 @@ def example_observation(example: dict) -> FrameObservation:
         visibility=np.asarray(objects["visibility"], np.float64).reshape(n),
         exhaustive=bool(example["exhaustive"]),
         masks=masks if any(m is not None for m in masks) else [None] * n,
+        # Examples written before the field: caption uniqueness is judged from the objects.
+        referring=(
+            [_text(w) or None for w in objects["referring"]] if "referring" in objects else None
+        ),
     )
 
 

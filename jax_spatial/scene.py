@@ -84,7 +84,8 @@ class Frame:
       frame_id: unique within the scene.
       width, height: image size in pixels.
       K: `[3, 3]` OpenCV intrinsics.
-      world_from_cam: `[4, 4]` camera-to-world pose in the z-up world frame. Image-only sources,
+      world_from_cam: `[4, 4]` camera-to-world pose in the z-up world frame, a rigid motion
+        (a reflection or a scaled pose raises `SceneSkip`). Image-only sources,
         which know no world, use the view frame as their world: the pose is then the camera's
         tilt alone (`frames.view_from_cam_rotation(pitch, roll)`), from a gravity estimate.
       image_path: where the encoded image lives (absolute, or relative to `Scene.root`).
@@ -119,6 +120,14 @@ class Frame:
             )
         if not (np.all(np.isfinite(self.K)) and np.all(np.isfinite(self.world_from_cam))):
             raise ValueError(f"Frame {self.frame_id}: non-finite intrinsics or pose")
+        # Sources check their poses and name the file; this catches any that does not. A
+        # mirrored pose swaps left and right in every answer, a scaled one every distance.
+        problem = rigid_problem(self.world_from_cam)
+        if problem is not None:
+            raise SceneSkip(
+                f"Frame {self.frame_id}: world_from_cam is not a rigid pose: {problem}",
+                field="world_from_cam",
+            )
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"Frame {self.frame_id}: bad image size {self.width}x{self.height}")
         self.ignore_boxes = np.asarray(self.ignore_boxes, dtype=np.float64).reshape(-1, 4)
@@ -154,4 +163,74 @@ class Scene:
 
 
 class SceneSkip(Exception):
-    """Raised by sources and stages for one bad scene: the run logs it, counts it and goes on."""
+    """Raised by sources and stages for one bad scene: the run logs it, counts it and goes on.
+
+    `file` and `field` (optional) name the input at fault, e.g. an info file and
+    `data_list[3].images.CAM2`, or a label file and `line 7`; the run's summary lists them
+    with the reason. The message should name them too: it is what a person reads.
+    """
+
+    def __init__(self, message: str = "", *, file: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.file = None if file is None else str(file)
+        self.field = field
+
+
+# Largest deviation of a pose's rotation block from orthonormal (|R^T R - I|, entrywise) that
+# still counts as rigid: poses stored in float32 are orthonormal to about 1e-6, while a pose
+# scaled by 0.1% or sheared by 0.06 degrees is already beyond it.
+RIGID_TOLERANCE = 1e-3
+
+
+def rigid_problem(transform) -> str | None:
+    """Why a `[4, 4]` (or `[3, 4]`) transform is not a rigid motion, or None when it is one.
+
+    A rigid motion is a proper rotation (orthonormal, determinant +1: a reflection would
+    mirror left and right) plus a translation, with bottom row `0 0 0 1` when given.
+    """
+    arr = np.asarray(transform, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape not in ((3, 4), (4, 4)):
+        return f"shape {arr.shape} is not 3x4 or 4x4"
+    if not np.all(np.isfinite(arr)):
+        return "non-finite entries"
+    if arr.shape == (4, 4) and np.abs(arr[3] - [0.0, 0.0, 0.0, 1.0]).max() > RIGID_TOLERANCE:
+        return f"bottom row {np.round(arr[3], 6).tolist()} is not [0, 0, 0, 1]"
+    rot = arr[:3, :3]
+    det = float(np.linalg.det(rot))
+    if det < 0:
+        return f"a reflection (rotation determinant {det:.4f})"
+    error = float(np.abs(rot.T @ rot - np.eye(3)).max())
+    if error > RIGID_TOLERANCE:
+        return f"not a rotation (|R^T R - I| = {error:.2e}, determinant {det:.4f})"
+    return None
+
+
+def check_rigid(transform, file, field: str) -> np.ndarray:
+    """`transform` as a `[4, 4]` float64 rigid motion; raises `SceneSkip` naming the input.
+
+    Args:
+      transform: `[4, 4]` or `[3, 4]`.
+      file, field: where it came from (`calib/000008.txt`, `R0_rect @ Tr_velo_to_cam`).
+    """
+    problem = rigid_problem(transform)
+    if problem is not None:
+        raise SceneSkip(
+            f"{file}: {field} is not a rigid pose: {problem}", file=str(file), field=field
+        )
+    arr = np.asarray(transform, dtype=np.float64)
+    out = np.eye(4)
+    out[: arr.shape[0], :] = arr
+    return out
+
+
+def box_problem(centre, extent, rotation=None) -> str | None:
+    """Why an annotated 3D box cannot be used, or None: a non-finite value, or a side that is
+    zero or negative."""
+    centre = np.asarray(centre, dtype=np.float64).reshape(-1)
+    extent = np.asarray(extent, dtype=np.float64).reshape(-1)
+    values = [centre, extent] + ([] if rotation is None else [np.asarray(rotation, np.float64)])
+    if not all(np.all(np.isfinite(v)) for v in values):
+        return f"non-finite box (centre {centre.tolist()}, size {extent.tolist()})"
+    if np.any(extent <= 0):
+        return f"size {extent.tolist()} has a zero or negative side"
+    return None

@@ -50,6 +50,21 @@ Thresholds and why:
   and a gap in the z-buffer lets hidden samples through.
 * `MAX_LEVEL = 7` (cells up to 128 px): a point closer than that would need a bigger splat is
   treated as a 128 px splat; at ScanNet spacing this is a point nearer than about 0.5 m.
+
+**LiDAR sweeps** (`scene.meta["lidar_origin"]`, the sensor's `[3]` world position, set by the
+KITTI and nuScenes readers). A spinning LiDAR samples angles, not metres: its returns lie on
+rings a fixed elevation step apart (about 0.4 deg on KITTI's HDL-64E) and, along a ring, a
+fixed azimuth step apart (0.1-0.2 deg), so the gap between neighbouring returns grows with
+the range, and the gap to the next ring is several times the gap along a ring. The median
+nearest-neighbour distance sees only the along-ring gap of the near points, and a surface
+splatted that finely is a grid of horizontal stripes that hidden points show through. For a
+sweep, `estimate_ring_spacing` measures the angular step instead: `SPACING_SCALE` times the
+larger of the median gap along a ring and the median gap to the nearest return of another
+ring (the nearest neighbour in azimuth/elevation whose elevation differs more than its
+azimuth), and each point gets `spacing = angular step * its range from the sensor`. The
+camera sits within a metre or two of the sensor, so a gap seen from the sensor at that angle
+is about as wide seen from the camera. `scene.meta["point_spacing"]` (metres, one for all
+points) still overrides both estimates.
 """
 
 from __future__ import annotations
@@ -71,6 +86,9 @@ MAX_LEVEL = 7
 DEPTH_MAX_SAMPLES = 4096
 # Nearest-neighbour spacing is estimated on at most this many points, enough for a stable median.
 _SPACING_SUBSAMPLE = 5000
+# Neighbours searched for the gap to the next ring: rings are 2-5 along-ring steps apart, so
+# the first return of a neighbouring ring is among the nearest dozen in angle.
+_RING_NEIGHBOURS = 32
 
 
 def visible_fraction(
@@ -90,8 +108,9 @@ def visible_fraction(
       frame: supplies `K`, `world_from_cam`, image size and optionally `depth` `[H, W]`.
       centre_w, extent, rot_w: `[n, 3]`, `[n, 3]`, `[n, 3, 3]` world-frame boxes.
       candidates: `[n]` bool; only these are measured (the others get 0, 0, nan).
-      point_spacing: metres between neighbouring scan points; estimated from the points (or
-        read from `scene.meta["point_spacing"]`) when None.
+      point_spacing: metres between neighbouring scan points; when None, read from
+        `scene.meta["point_spacing"]` or estimated (`point_spacings`: per point for a LiDAR
+        sweep, one number for a scan).
 
     Returns:
       fraction: `[n]` float in [0, 1].
@@ -118,9 +137,7 @@ def visible_fraction(
     elif scene.points is not None and len(scene.points):
         points_w = np.asarray(scene.points, np.float64)[:, :3]
         if point_spacing is None:
-            point_spacing = scene.meta.get("point_spacing") if scene.meta else None
-        if point_spacing is None:
-            point_spacing = estimate_spacing(points_w)
+            point_spacing = point_spacings(scene, points_w)
         idx = np.flatnonzero(candidates)
         points_c = points_w @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
         f, c, b = _points_visibility(
@@ -160,11 +177,77 @@ def point_samples(scene: Scene, frame: Frame, centre_w, extent, rot_w, candidate
         centre_w[idx] @ cam_from_world[:3, :3].T + cam_from_world[:3, 3],
         extent[idx],
         cam_from_world[:3, :3] @ rot_w[idx],
-        (scene.meta or {}).get("point_spacing") or estimate_spacing(points_w),
+        point_spacings(scene, points_w),
         samples_out=out,
     )
     out["object"] = idx[out["object"]]
     return out
+
+
+def point_spacings(scene: Scene, points_w: np.ndarray | None = None):
+    """Metres between each scan point and its neighbours: a float, or `[P]` for a LiDAR sweep.
+
+    `scene.meta["point_spacing"]` when set; else, when `scene.meta["lidar_origin"]` names the
+    sensor's world position, `estimate_ring_spacing` times each point's range from it; else
+    `estimate_spacing` of the points (see the module docstring).
+
+    Args:
+      scene: supplies `points` `[P, 3]` (world) and `meta`.
+      points_w: the points, when the caller has them as float64 already.
+    """
+    meta = scene.meta or {}
+    if meta.get("point_spacing") is not None:
+        return float(meta["point_spacing"])
+    if points_w is None:
+        points_w = np.asarray(scene.points, np.float64)[:, :3]
+    origin = meta.get("lidar_origin")
+    if origin is None:
+        return estimate_spacing(points_w)
+    offset = points_w - np.asarray(origin, np.float64).reshape(1, 3)
+    step = estimate_ring_spacing(offset)
+    # A return nearer than 10 cm to the sensor is noise; the floor keeps its splat finite.
+    return step * np.maximum(np.linalg.norm(offset, axis=-1), 0.1)
+
+
+def estimate_ring_spacing(points: np.ndarray, seed: int = 0) -> float:
+    """Angular step of a LiDAR sweep, radians: `SPACING_SCALE` x the larger of the median
+    along-ring gap and the median gap to the next ring.
+
+    Args:
+      points: `[P, 3]` returns relative to the sensor, z up (any yaw).
+
+    Returns:
+      radians; 0.01 (about half a degree) when there are too few points to measure.
+    """
+    from scipy.spatial import cKDTree
+
+    points = np.asarray(points, np.float64)
+    horizontal = np.hypot(points[:, 0], points[:, 1])
+    keep = horizontal > 1e-3
+    if keep.sum() < 10:
+        return 0.01
+    # Azimuth is unwrapped around the sweep's mean direction so that +-pi does not split it.
+    mean = np.arctan2(points[keep, 1].sum(), points[keep, 0].sum())
+    azimuth = np.angle(np.exp(1j * (np.arctan2(points[keep, 1], points[keep, 0]) - mean)))
+    elevation = np.arctan2(points[keep, 2], horizontal[keep])
+    angles = np.stack([azimuth, elevation], axis=-1)
+    rng = np.random.default_rng(seed)
+    query = angles[rng.choice(len(angles), min(len(angles), _SPACING_SUBSAMPLE), replace=False)]
+    k = min(_RING_NEIGHBOURS, len(angles))
+    dist, nbr = cKDTree(angles).query(query, k=k)
+    delta = angles[nbr] - query[:, None, :]
+    distinct = dist > 0
+    # Another ring: the elevation step dominates. Within a ring it is a small fraction of the
+    # azimuth step, so the first such neighbour lies on the ring above or below; the first
+    # neighbour where the azimuth step dominates is the next return along the same ring.
+    across = distinct & (np.abs(delta[..., 1]) > np.abs(delta[..., 0]))
+    along = np.where(distinct & ~across, dist, np.inf).min(axis=1)
+    gap = np.where(across, dist, np.inf).min(axis=1)
+    along, gap = along[np.isfinite(along)], gap[np.isfinite(gap)]
+    if not len(along):
+        return 0.01
+    step = max(np.median(along), np.median(gap) if len(gap) else 0.0)
+    return float(SPACING_SCALE * step)
 
 
 def estimate_spacing(points: np.ndarray, seed: int = 0) -> float:
@@ -204,6 +287,8 @@ def _projected_boxes(K, centre_c, extent, rot_c, width, height):
 def _points_visibility(frame, K, points_c, centre_c, extent, rot_c, spacing, samples_out=None):
     """Scan-point rule for `m` candidate boxes in the camera frame -> `[m]`, `[m]`, `[m, 4]`.
 
+    `spacing` is metres, one float or `[P]` (one per point of `points_c` `[P, 3]`).
+
     When `samples_out` is a dict it receives the per-sample arrays (`object` `[S]`, `uv`
     `[S, 2]`, `z` `[S]`, `occluder_z` `[S]`, `visible` `[S]`) for pictures and tests.
     """
@@ -215,6 +300,9 @@ def _points_visibility(frame, K, points_c, centre_c, extent, rot_c, spacing, sam
     uv = np.asarray(cameras.px_from_cam(points_c, K), np.float64)
     in_img = front & (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
     pts, uv, z = points_c[in_img], uv[in_img], z[in_img]
+    spacing = np.asarray(spacing, np.float64)
+    if spacing.ndim:  # one spacing per point (a LiDAR sweep)
+        spacing = spacing[in_img]
     px = np.floor(uv).astype(np.int64)  # pixel holding the point
     spacing_px = fx * spacing / z
     level = np.clip(np.ceil(np.log2(np.maximum(spacing_px, 1.0))), 0, MAX_LEVEL).astype(np.int64)

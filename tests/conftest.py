@@ -12,6 +12,13 @@ import pathlib
 
 import pytest
 
+# Compiled XLA programs are cached on disk across tests and xdist workers: many tests jit the
+# same stages at the same shapes, and on two CPU cores compilation dominates their time.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).resolve().parents[1] / ".jax_cache")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REAL_DATA = pathlib.Path(
     os.environ.get("JAX_SPATIAL_REAL_DATA", REPO.parent / "shared" / "data" / "real")

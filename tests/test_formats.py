@@ -91,11 +91,19 @@ def test_formats_drop_where_they_cannot_be_answered():
     assert not any(f.endswith(("/boxes", "/marks")) for f in got)
     assert "image_text/masks" in got
     assert len(suitable_formats(small, records[1])) == 19  # does not mention object 0
-    # A phrase another object shares is no caption reference; pointing by box still works.
+    # A phrase another object shares is no caption reference; pointing by box still works,
+    # also with the phrase beside the box (`<ref>the red chair</ref><box>...`: the box says
+    # which red chair).
     dup = _obs()
     dup.captions[3] = "red chair"
     got = suitable_formats(dup, records[0])
-    assert {f.split("/")[0] for f in got} == {"ref_region_box", "image_text"}
+    assert {f.split("/")[0] for f in got} == {"ref_region_box", "ref_caption_box", "image_text"}
+    # Words that single the object out (here, as if relative) make caption formats suitable.
+    named = dup.with_referring(["the leftmost red chair", *dup.reference_phrases[1:]])
+    assert "caption/raw" in suitable_formats(named, records[0])
+    assert "ref/raw" not in suitable_formats(
+        dup.with_referring([None, *dup.reference_phrases[1:]]), records[0]
+    )
     # Never image text on the raw image.
     assert all(f != "image_text/raw" for f in FORMATS)
 

@@ -79,6 +79,7 @@ def assert_matches_reference(out, b, obs, config=DEFAULT):
     np.testing.assert_array_equal(out.exists[b, :n, :K], ref.exists)
     np.testing.assert_array_equal(out.counts[b, :K], ref.counts)
     np.testing.assert_array_equal(out.count_ok[b, :K], ref.count_ok)
+    np.testing.assert_array_equal(out.relative[b, :n], ref.relative)
     # Nothing beyond the real objects and categories.
     assert not out.pair[b, n:].any() and not out.pair[b, :, n:].any()
     assert not out.exists[b, n:].any() and not out.exists[b, :, K:].any()
@@ -381,8 +382,10 @@ def test_existence_yes_no_and_unclear():
     assert out.exists[0, table, cup, lr, 0] == -1  # a cup left of the table: no
     assert out.exists[0, table, cup, lr, 1] == 1
     assert out.exists[0, table, table, lr].tolist() == [0, 0]  # no other table
-    # Chairs and cups are not unique references: nothing is asked about "the chair".
-    assert not out.exists[0, 1:].any()
+    # Chairs and cups are not unique references, yet existence is decided about them too: a
+    # box points at one whatever its category (selection decides how each is named).
+    assert out.exists[0, 1, cup, lr].tolist() == [-1, 1]
+    assert not out.exists[0, 5:].any()  # padding
     assert out.unique_ref[0].tolist() == [True] + [False] * 7
     assert out.counts[0, :4].tolist() == [1, 2, 2, 0]
     assert out.count_ok[0, :4].tolist() == [True, True, True, False]

@@ -24,6 +24,8 @@ from jax_spatial.qa.phrase import phrase_batch
 from jax_spatial.qa.select import (
     KIND_MULTIPLE_CHOICE,
     KIND_YES_NO,
+    REF_CAPTION,
+    REF_POINTING,
     QuotaConfig,
     compute_selection,
     select_questions,
@@ -204,7 +206,10 @@ def test_independent_of_batch_composition_and_padding():
     )
     wide = row(host(select_questions(*pad_frames([others[2], target], 32, B=4), QUOTAS)), 1)
     chex.assert_trees_all_equal(alone, mixed)
-    chex.assert_trees_all_equal(alone, wide)
+    # `object_ref` is per object slot: equal on the frame's 7 objects, REF_NONE on padding.
+    np.testing.assert_array_equal(alone.object_ref[:7], wide.object_ref[:7])
+    assert (wide.object_ref[7:] < REF_POINTING).all()
+    chex.assert_trees_all_equal(alone.replace(object_ref=None), wide.replace(object_ref=None))
     assert alone.num_pairs > 0
 
 
@@ -218,8 +223,14 @@ def check_rules(frames, sel, quotas):
             f = int(r.pair_family[k])
             sign = int(fr["pair"][o0, o1, f])
             assert sign != 0, "pair questions only on clear pairs"
-            assert fr["unique_ref"][o0] and fr["unique_ref"][o1]
-            assert fr["reference"][o0] != fr["reference"][o1]
+            for o in (o0, o1):
+                assert r.object_ref[o] >= REF_POINTING, "only referable objects"
+                # Caption first where it is unique; pointing only where the run allows it.
+                assert (r.object_ref[o] == REF_CAPTION) == bool(
+                    fr["unique_ref"][o] and "caption" in quotas.references
+                )
+                if "pointing" not in quotas.references:
+                    assert r.object_ref[o] != REF_POINTING
             key = (min(o0, o1), max(o0, o1), f)
             assert key not in seen, "an unordered pair is asked once per family"
             seen.add(key)
@@ -245,7 +256,7 @@ def check_rules(frames, sel, quotas):
                 int(x[k])
                 for x in (r.exist_object, r.exist_category, r.exist_family, r.exist_direction)
             )
-            assert fr["unique_ref"][ref]
+            assert r.object_ref[ref] >= REF_POINTING
             assert fr["exists"][ref, c, f, d] == (1 if answers[k] == 1 else -1)
             assert fr["category"][r.exist_example[k]] == c
             assert (ref, c, f) not in exist_seen
@@ -267,6 +278,14 @@ def test_selection_rules():
     sel = host(select_questions(*pad_frames(frames, 16), QUOTAS))
     check_rules(frames, sel, QUOTAS)
     assert sel.num_pairs.sum() > 0 and sel.num_exist.sum() > 0 and sel.num_counts.sum() > 0
+    # A caption-only run asks only about unique references, as before pointing existed.
+    caption_only = dataclasses.replace(QUOTAS, references=("caption",))
+    sel = host(select_questions(*pad_frames(frames, 16), caption_only))
+    check_rules(frames, sel, caption_only)
+    for b, fr in enumerate(frames):
+        r = row(sel, b)
+        for o in r.pair_objects[: r.num_pairs].reshape(-1):
+            assert fr["unique_ref"][o]
 
 
 def test_sparse_frame_takes_what_it_has():

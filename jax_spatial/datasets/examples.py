@@ -24,6 +24,10 @@ should return; a multi-view frame set would repeat or merge these. Fields::
       centre, extent                    [3] float32 view frame, metres
       rotation                          [3, 3] float32 view_from_box
       visibility                        float32 visible fraction 0..1
+      referring                         Text: the words that single the object out ("the
+                                        red chair", "the leftmost car"); "" when only its
+                                        box, mask or mark does (readers of examples without
+                                        the field judge caption uniqueness from the objects)
     qa  (Sequence, one per question)
       question, answer, kind, canonical, task, relation, category, template_id,
       answer_template_id                Text
@@ -72,6 +76,7 @@ OBJECT_FIELDS = (
     "extent",
     "rotation",
     "visibility",
+    "referring",
 )
 QA_FIELDS = (
     "question",
@@ -122,6 +127,7 @@ def features():
                     "extent": tfds.features.Tensor(shape=(3,), dtype=f32),
                     "rotation": tfds.features.Tensor(shape=(3, 3), dtype=f32),
                     "visibility": tfds.features.Scalar(dtype=f32),
+                    "referring": text(),
                 }
             ),
             "qa": tfds.features.Sequence(
@@ -209,6 +215,19 @@ def _suitable_formats(obs: FrameObservation, qa: QARecord) -> tuple[str, ...]:
     return suitable_formats(obs, qa)
 
 
+def _referring(obs: FrameObservation) -> list[str | None]:
+    """Per object, the words that single it out (`FrameObservation.referring`, else its
+    caption where no other object that may be seen shares it)."""
+    if obs.referring is not None:
+        return list(obs.referring)
+    from jax_spatial.qa import grammar
+
+    return [
+        grammar.definite(p) if unique else None
+        for p, unique in zip(obs.reference_phrases, obs.caption_unique, strict=True)
+    ]
+
+
 def frame_key(obs: FrameObservation) -> str:
     return f"{obs.source}/{obs.scene_id}/{obs.frame_id}"
 
@@ -237,6 +256,7 @@ def frame_example(obs: FrameObservation, qas: Sequence[QARecord], image: bytes) 
         "extent": np.asarray(obs.extent, f32).reshape(n, 3),
         "rotation": np.asarray(obs.rotation, f32).reshape(n, 3, 3),
         "visibility": np.asarray(obs.visibility, f32).reshape(n),
+        "referring": [w or "" for w in _referring(obs)],
     }
     qa = {
         "question": [q.question for q in qas],
@@ -326,6 +346,25 @@ def partition(scene_ids: Sequence[str], scenes_per_shard: int) -> list[tuple[str
     return [tuple(ids[i : i + scenes_per_shard]) for i in range(0, len(ids), scenes_per_shard)]
 
 
+def scene_split(scene_id: str, fractions: Sequence[tuple[str, float]]) -> str:
+    """The split a scene belongs to: a stable hash of its id placed on the cumulative fractions.
+
+    The hash (SHA-256, not Python's salted `hash`) is the same on every machine and run, and a
+    scene's split depends on its id alone, so frames of one scene never land in two splits and
+    adding scenes never moves old ones.
+    """
+    total = sum(float(f) for _, f in fractions)
+    if not fractions or total <= 0:
+        raise ValueError(f"split fractions {fractions!r} must be positive")
+    u = int.from_bytes(hashlib.sha256(scene_id.encode()).digest()[:8], "big") / 2.0**64
+    edge = 0.0
+    for name, fraction in fractions:
+        edge += float(fraction) / total
+        if u < edge:
+            return name
+    return fractions[-1][0]
+
+
 def generate_shard(
     spec: SourceSpec,
     scene_ids: Sequence[str],
@@ -343,7 +382,8 @@ def generate_shard(
       scene_ids: the group (`partition`).
       config: `engine.GenerateConfig` (default settings when None).
       report: collects validation counts; rejected frames and questions are not yielded.
-      skipped: collects `{"scene_id", "reason"}` of scenes that failed to load or observe.
+      skipped: collects `{"scene_id", "file", "field", "reason"}` of scenes that failed to load
+        or observe, or whose images do not decode (dropped frames also carry `frame_id`).
     """
     from jax_spatial import engine
 
@@ -417,4 +457,5 @@ __all__ = [
     "image_format",
     "mask_rle_string",
     "partition",
+    "scene_split",
 ]

@@ -8,9 +8,10 @@ docs/formats.md; in short:
 * A question with no object (counting names a category) gets `caption/raw` only: a per-object
   prompt would have nothing to point at, and prompting the counted objects gives the answer.
 * `image_text` never on `raw` (there is nothing to refer to).
-* Caption text (`caption`, `ref`, `ref_caption_box`) only when every referenced object's phrase
-  names it alone in the frame; `ref_region_box` and image text point by geometry and work
-  for any object.
+* Caption text (`caption`, `ref`) only when words single out every referenced object: its
+  unique caption or a relative expression ("the leftmost car"), `FrameObservation.referring`.
+  `ref_region_box`, `ref_caption_box` (the box says which "car") and image text point by
+  geometry and work for any object.
 * Box text only when the 0..1000 box is not degenerate after rounding.
 * `boxes` when every referenced box is at least `min_box_side` px on its short side; `masks`
   when every referenced object has a mask of at least `min_mask_px` px; `marks` when every
@@ -29,7 +30,6 @@ SHA-256 of `"<qa_id>|<seed>"`, so they do not depend on the process, the batch o
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 
@@ -57,8 +57,32 @@ _CONFUSABLE = frozenset({"red", "green"})
 # Mark labels: one digit, so every mark is equally wide; drawn at random so "region 1" is not
 # always the first object mentioned.
 _LABELS = tuple(range(1, 10))
-_CAPTION_REFS = ("caption", "ref", "ref_caption_box")
+# Text references that name an object by words alone, and those that carry its box.
+_CAPTION_REFS = ("caption", "ref")
 _BOX_REFS = ("ref_region_box", "ref_caption_box")
+# The text references that point at an object by its geometry.
+_POINTING_REFS = ("ref_region_box", "ref_caption_box", "image_text")
+# `--formats auto`: one line per QA, nothing drawn: its own words on the raw image where words
+# single out its objects, else the words with the boxes (InternVL grounding text), else the
+# boxes alone.
+AUTO_FORMATS = ("caption/raw", "ref_caption_box/raw", "ref_region_box/raw")
+
+
+def reference_kinds(select) -> tuple[str, ...]:
+    """The ways objects may be named (`QuotaConfig.references`) in a run's formats.
+
+    `select` as `parse_select` returns it. Caption and relative words need a `caption` or
+    `ref` format; pointing needs a format that names objects by their box or drawn prompt.
+    """
+    if select == "all" or select == "auto" or isinstance(select, int | np.integer):
+        return ("caption", "relative", "pointing")
+    text_refs = {split_format(f)[0] for f in select}
+    kinds = []
+    if text_refs & set(_CAPTION_REFS):
+        kinds += ["caption", "relative"]
+    if text_refs & set(_POINTING_REFS):
+        kinds.append("pointing")
+    return tuple(kinds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +121,8 @@ def object_reference(
     Returns:
       (name, be), e.g. ("<ref>the clothes</ref>", "are"), ("region 3", "is").
     """
-    caption = grammar.definite(obs.reference_phrases[o])
+    words = obs.referring[o] if obs.referring is not None else None
+    caption = words or grammar.definite(obs.reference_phrases[o])
     if text_ref == "caption":
         return caption, grammar.be(caption)
     if text_ref == "ref":
@@ -178,9 +203,10 @@ def _has_masks(obs: FrameObservation, objects) -> bool:
 
 
 def _caption_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
-    phrases = collections.Counter(obs.reference_phrases)
-    ambiguous = obs.ambiguous_reference
-    return all(phrases[obs.reference_phrases[o]] == 1 and not ambiguous[o] for o in objects)
+    if obs.referring is not None:
+        return all(obs.referring[o] is not None for o in objects)
+    unique = obs.caption_unique
+    return all(unique[o] for o in objects)
 
 
 def _box_text_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
@@ -208,9 +234,7 @@ def _marks_ok(obs: FrameObservation, objects, config: FormatConfig) -> bool:
     boxes = _boxes(obs, objects)
     centres = 0.5 * (boxes[:, :2] + boxes[:, 2:])  # [k, 2]
     gap = 2 * (draw.mark_radius(style) + style.glyph_scale)
-    return all(
-        np.hypot(*(a - b)) >= gap for k, a in enumerate(centres) for b in centres[k + 1 :]
-    )
+    return all(np.hypot(*(a - b)) >= gap for k, a in enumerate(centres) for b in centres[k + 1 :])
 
 
 # Suitability tests by name: the drawn image prompts, and the two text conditions.
@@ -239,14 +263,14 @@ def _colours(n: int, rng: np.random.Generator) -> list[str]:
 
 
 def parse_select(text: str | int | None):
-    """CLI value -> "all", an int K, or a tuple of format ids ("caption/raw,ref/raw")."""
+    """CLI value -> "all", "auto", an int K, or a tuple of format ids ("caption/raw,ref/raw")."""
     if text is None:
         return ("caption/raw",)
     if isinstance(text, int):
         return text
     text = str(text).strip()
-    if text == "all":
-        return "all"
+    if text in ("all", "auto"):
+        return text
     if text.isdigit():
         if int(text) < 1:
             raise ValueError("--formats K needs K >= 1")
@@ -271,8 +295,9 @@ def expand_formats(
       obs: the frame the QA is about.
       qa: the record (from `qa.phrase`, so it carries its slots).
       select: "all" (every suitable format, in `FORMATS` order), an int K (K of them drawn
-        uniformly without replacement, in `FORMATS` order; all when fewer are suitable), or
-        a sequence of format ids (those of them that are suitable).
+        uniformly without replacement, in `FORMATS` order; all when fewer are suitable),
+        "auto" (the first suitable of `AUTO_FORMATS`), or a sequence of format ids (those of
+        them that are suitable).
       seed: run seed.
       qa_id: the QA's stable id (e.g. "scannet/scene0000_00/00000/3"); with `seed` it seeds
         the colours, labels and sampling.
@@ -284,6 +309,12 @@ def expand_formats(
     sampled = isinstance(select, int | np.integer)
     if select == "all" or sampled:
         suitable = suitable_formats(obs, qa, config)
+    elif select == "auto":
+        suitable = ()
+        for fid in AUTO_FORMATS:
+            suitable = suitable_formats(obs, qa, config, (fid,))
+            if suitable:
+                break
     else:
         wanted = set(select)
         suitable = suitable_formats(obs, qa, config, tuple(f for f in FORMATS if f in wanted))
@@ -331,8 +362,19 @@ def expand_formats(
     return out
 
 
+def has_format(obs: FrameObservation, qa: QARecord, select, config: FormatConfig = FormatConfig()):
+    """Whether `expand_formats(obs, qa, select)` gives at least one format."""
+    if select == "all" or isinstance(select, int | np.integer):
+        return bool(suitable_formats(obs, qa, config))
+    candidates = AUTO_FORMATS if select == "auto" else tuple(f for f in FORMATS if f in select)
+    return any(suitable_formats(obs, qa, config, (f,)) for f in candidates)
+
+
 __all__ = [
+    "AUTO_FORMATS",
     "FormatConfig",
+    "has_format",
+    "reference_kinds",
     "box_text",
     "expand_formats",
     "format_rng",

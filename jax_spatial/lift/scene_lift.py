@@ -48,8 +48,10 @@ sources fill it with `estimate_frame`, and `lift_scene` adds the depth estimator
 Each lifted object's `extra["visible_fraction"]` is the fraction of its mask pixels with valid
 depth and `extra["lift"]` says which frame and input (mask or box) made the box, and whether
 that frame showed the whole object (`view_completeness`: not cut by the image border, not
-partly hidden). An incomplete box is too small and off-centre; `observe` passes the flag on as
-`FrameObservation.box_complete`, and size relations are never asked of incomplete boxes.
+partly hidden; and at least `MIN_VALID_DEPTH_FRACTION` of the mask with valid depth,
+recorded as `valid_depth_fraction`). An incomplete box is too small and off-centre; `observe`
+passes the flag on as `FrameObservation.box_complete`, and size relations are never asked of
+incomplete boxes.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from jax_spatial import masks as masks_lib
 from jax_spatial.batching import BUCKETS, bucket_for
 from jax_spatial.geometry import frames as frames_lib
 from jax_spatial.lift import estimators as est
-from jax_spatial.lift.image_only import LiftConfig, lift_objects
+from jax_spatial.lift.image_only import MIN_VALID_DEPTH_FRACTION, LiftConfig, lift_objects
 from jax_spatial.scene import Box3D, Frame, Scene, SceneObject, SceneSkip
 from jax_spatial.sources import Source
 
@@ -203,13 +205,15 @@ def open_image(path: str) -> tuple[int, int]:
       SceneSkip: the file is missing or cannot be decoded.
     """
     if not os.path.isfile(path):
-        raise SceneSkip(f"image not found: {path}")
+        raise SceneSkip(f"image not found: {path}", file=str(path), field="image")
     try:
         with Image.open(path) as im:
             im.load()
             return int(im.size[0]), int(im.size[1])
     except (OSError, ValueError, SyntaxError) as err:
-        raise SceneSkip(f"corrupt or unreadable image {path}: {err}") from err
+        raise SceneSkip(
+            f"corrupt or unreadable image {path}: {err}", file=str(path), field="image"
+        ) from err
 
 
 def estimate_frame(
@@ -313,6 +317,8 @@ MAX_OCCLUDED_EDGE = 0.1
 
 def view_completeness(mask: np.ndarray, depth: np.ndarray) -> dict:
     """Whether a frame shows the whole object, judged from its mask and the depth around it.
+
+    (`lift_scene` also requires `MIN_VALID_DEPTH_FRACTION` of the mask to have valid depth.)
 
     A box lifted from a cut-off or partly hidden object is too small and off-centre, so size
     comparisons with it are not trustworthy. Two signs:
@@ -517,6 +523,12 @@ def lift_scene(
                 )
                 continue
             view = view_completeness(regions[i], np.asarray(frame.depth))
+            # Depth missing on part of the mask (NaN, 0 or negative: a sensor dropout, a
+            # shiny or dark surface) hides that part as surely as an occluder does.
+            view["valid_depth_fraction"] = round(float(res["visible"][i]), 4)
+            view["complete"] = bool(
+                view["complete"] and res["visible"][i] >= MIN_VALID_DEPTH_FRACTION
+            )
             # Prefer a frame that shows the whole object, then the one with most samples.
             score = (view["complete"], int(res["num_points"][i]))
             if id(o) not in best or score > best[id(o)][0]:

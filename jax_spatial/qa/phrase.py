@@ -2,8 +2,14 @@
 
 Conventions:
 
-* Objects are named by their reference phrase with "the" ("the chair", "the red chair");
-  selection only picks unique references, so "the" points at one object.
+* Objects are named as selection decided (`Selection.object_ref`): by their reference phrase
+  with "the" ("the chair", "the red chair") when no other object that may be seen shares it;
+  by a relative referring expression ("the leftmost car", "the second chair from the left",
+  "the car nearest the camera", "the tallest shelf", `RELATIVE_TEXT`); or, when only pointing
+  singles it out, by its phrase with its box (`<ref>the car</ref><box>[[...]]</box>`), so the
+  record's own text is never ambiguous. `referring_names` gives the words per object (None
+  for pointing only); the engine stores them on the observation (`with_referring`), where the
+  instruction formats read them.
 * Yes/no: canonical "yes" / "no"; a "no" answer states the relation that holds ("No, the
   chair is to the right of the table.").
 * Multiple choice: the question is the template sentence followed by the choices in letter
@@ -21,8 +27,9 @@ Conventions:
   mentions, in mention order: (subject, object) for yes/no, (choice A, choice B) for
   multiple choice, the reference object for existence, none for counting (it names a
   category, and listing its members would give the answer away to a visual prompt).
-* A question naming an object by a bare category that a captioned object shares ("the
-  chair" beside "the red chair") is never asked about (`FrameObservation.ambiguous_reference`).
+* Without `Selection.object_ref` (a hand-built selection), a question naming an object by a
+  bare category that a captioned object shares ("the chair" beside "the red chair") is never
+  asked about (`FrameObservation.ambiguous_reference`).
 
 * Re-rendering: each record keeps its template ids, its non-object slot values (`slots`) and
   its object slots as observation positions (`object_slots`); `render_text` fills them with
@@ -45,9 +52,81 @@ import numpy as np
 from jax_spatial.observe import FrameObservation
 from jax_spatial.qa import grammar
 from jax_spatial.qa import templates as T
-from jax_spatial.qa.select import KIND_MULTIPLE_CHOICE, Selection
+from jax_spatial.qa.select import (
+    KIND_MULTIPLE_CHOICE,
+    REF_CAPTION,
+    REF_POINTING,
+    REF_RELATIVE,
+    Selection,
+)
 from jax_spatial.qa.types import QARecord
-from jax_spatial.relations.types import FAMILIES, POSITION_FAMILIES, RELATIONS
+from jax_spatial.relations.types import FAMILIES, POSITION_FAMILIES, RELATIONS, RELATIVE_KINDS
+from jax_spatial.writers.jsonl import box_to_1000
+
+# The words of each relative kind (`RELATIVE_KINDS`), `{noun}` the object's category.
+RELATIVE_TEXT = {
+    "leftmost": "the leftmost {noun}",
+    "rightmost": "the rightmost {noun}",
+    "second_from_left": "the second {noun} from the left",
+    "second_from_right": "the second {noun} from the right",
+    "nearest": "the {noun} nearest the camera",
+    "farthest": "the {noun} farthest from the camera",
+    "tallest": "the tallest {noun}",
+    "shortest": "the shortest {noun}",
+    "biggest": "the biggest {noun}",
+    "smallest": "the smallest {noun}",
+}
+assert set(RELATIVE_TEXT) == {k[0] for k in RELATIVE_KINDS}
+
+
+def relative_text(kind: int, category: str) -> str | None:
+    """Relative kind `kind` of an object of `category` in words; None for plural-form nouns
+    ("the leftmost clothes" does not name one thing)."""
+    noun = grammar.display_noun(category)
+    if grammar.is_plural(noun):
+        return None
+    return RELATIVE_TEXT[RELATIVE_KINDS[kind][0]].format(noun=grammar.singular_unit(noun))
+
+
+def referring_names(obs: FrameObservation, row: Selection) -> list[str | None]:
+    """The words that single out each object of a frame (`FrameObservation.referring`).
+
+    Args:
+      obs: the frame.
+      row: its `Selection` row (`object_ref` `[N]`); without `object_ref`, objects are named
+        by caption where it is unique in the frame, glimpses included.
+
+    Returns:
+      per object: "the red chair", "the leftmost car", or None (only pointing works).
+    """
+    if getattr(row, "object_ref", None) is None:
+        return [
+            grammar.definite(p) if unique else None
+            for p, unique in zip(obs.reference_phrases, obs.caption_unique, strict=True)
+        ]
+    refs = np.asarray(row.object_ref)
+    out: list[str | None] = []
+    for o, phrase in enumerate(obs.reference_phrases):
+        code = int(refs[o])
+        if code == REF_CAPTION:
+            out.append(grammar.definite(phrase))
+        elif code >= REF_RELATIVE:
+            out.append(relative_text(code - REF_RELATIVE, obs.categories[o]))
+        else:
+            out.append(None)
+    return out
+
+
+def _text_names(obs: FrameObservation, referring: Sequence[str | None]) -> list[str]:
+    """Names for the record's own text: the referring words, else phrase and box."""
+    names = []
+    for o, words in enumerate(referring):
+        if words is None:
+            box = ", ".join(str(v) for v in box_to_1000(obs.box2d[o], obs.width, obs.height))
+            words = f"<ref>{grammar.definite(obs.reference_phrases[o])}</ref><box>[[{box}]]</box>"
+        names.append(words)
+    return names
+
 
 # Mixed into the frame key so phrasing randomness is independent of selection randomness.
 _PHRASE_STREAM = 0x5048_5241  # "PHRA"
@@ -169,7 +248,8 @@ def _existence_record(obs, names, r, example, family, direction, answer, rng) ->
     category = obs.categories[example]
     noun = grammar.display_noun(category)
     same = obs.categories[r] == category  # "another chair ... the red chair"
-    n_other = sum(c == category for c in obs.categories) - (1 if same else 0)
+    glimpsed = obs.glimpses.categories if obs.glimpses is not None else []
+    n_other = sum(c == category for c in [*obs.categories, *glimpsed]) - (1 if same else 0)
     other = "other " if same else ""
     plural_form = grammar.is_plural(noun)
     unit = grammar.singular_unit(noun)
@@ -269,10 +349,15 @@ def phrase_frame(
     row = jax.tree.map(np.asarray, row)
     if rng is None:
         rng = frame_rng(row.key)
-    names = [grammar.definite(p) for p in obs.reference_phrases]
-    # The relation pass never marks these unique; checked again so a hand-built batch cannot
-    # slip an ambiguous name through.
-    ambiguous = obs.ambiguous_reference
+    if getattr(row, "object_ref", None) is None:
+        # A hand-built selection: caption names only, and never an ambiguous one.
+        names = [grammar.definite(p) for p in obs.reference_phrases]
+        ambiguous = obs.ambiguous_reference
+    else:
+        referring = obs.referring if obs.referring is not None else referring_names(obs, row)
+        names = _text_names(obs, referring)
+        refs = [int(x) for x in row.object_ref[: obs.num_objects]]
+        ambiguous = [code < REF_POINTING for code in refs]
     records: list[QARecord] = []
     for k in range(int(row.num_pairs)):
         o0, o1 = (int(x) for x in row.pair_objects[k])
@@ -332,4 +417,25 @@ def phrase_batch(
     return out
 
 
-__all__ = ["AGREEMENT", "frame_rng", "phrase_batch", "phrase_frame", "render_text"]
+def referring_batch(
+    observations: Sequence[FrameObservation], selection: Selection
+) -> list[list[str | None]]:
+    """`referring_names` of each observation of a batch, in order."""
+    host = jax.tree.map(np.asarray, jax.device_get(selection))
+    return [
+        referring_names(obs, jax.tree.map(lambda x, b=b: x[b], host))
+        for b, obs in enumerate(observations)
+    ]
+
+
+__all__ = [
+    "AGREEMENT",
+    "RELATIVE_TEXT",
+    "frame_rng",
+    "phrase_batch",
+    "phrase_frame",
+    "referring_batch",
+    "referring_names",
+    "relative_text",
+    "render_text",
+]

@@ -7,9 +7,20 @@ turns indices into words.
 
 Rules (the why is in `QuotaConfig` and in the comments below):
 
+* **References**: an object is asked about only when it can be singled out in a way the run
+  allows (`QuotaConfig.references`): by its caption when no other object that may be seen
+  shares it (`unique_ref`, caption kind), by a relative referring expression ("the leftmost
+  car", `relative`, one kind drawn at random per object among those that hold), or by
+  pointing (box text, a drawn box, mask or mark), which works for any askable object.
+  `Selection.object_ref` says which one each object got, caption before relative before
+  pointing.
+* **No giveaways**: a relative name must not answer the question. A pair of one category is
+  not asked in the family that names one of them ("is the leftmost car left of the other
+  car?"), nor existence of the object's own category in that family ("is there a car left of
+  the leftmost car?").
 * **Pair questions** (position and size families) are asked only about a clear pair
-  (`pair != 0`) of two unique references with different phrases, each unordered pair at most
-  once per family and frame (candidates are the upper triangle `i < j`).
+  (`pair != 0`) of two referable objects, each unordered pair at most once per family and
+  frame (candidates are the upper triangle `i < j`).
 * **Spread over families**: candidates are ranked inside their family by random noise, and
   families take turns in a per-frame random order (round robin), so a frame with 6 position
   questions asks two per family when each has candidates, and a family with few candidates
@@ -50,12 +61,21 @@ from jax_spatial.batching import ObjectBatch
 from jax_spatial.relations.types import (
     FAMILIES,
     POSITION_FAMILIES,
+    RELATIVE_KINDS,
     SIZE_FAMILIES,
     SingleViewRelations,
 )
 
 KIND_YES_NO = 0
 KIND_MULTIPLE_CHOICE = 1
+
+# `Selection.object_ref`: how each object is named. Relative kind k (`RELATIVE_KINDS`) is
+# REF_RELATIVE + k.
+REF_NONE = -2
+REF_POINTING = -1
+REF_CAPTION = 0
+REF_RELATIVE = 1
+REFERENCE_KINDS = ("caption", "relative", "pointing")
 
 # Random streams hashed with the frame key. Each stream's elements are named by an index
 # (see `_frame_randomness`); the two output words of one hash serve two independent uses.
@@ -68,6 +88,7 @@ _FRAME_KIND_PHASE, _FRAME_YES_START, _FRAME_LETTER_START, _FRAME_EXIST_FIRST = 0
 _FRAME_SIZE_OFFSET = 8  # + the above: the size task's own phase and starts
 _FRAME_PAIR_FAMILY_ORDER = 16  # + family index
 _FRAME_EXIST_FAMILY_ORDER = 32  # + family index
+_STREAM_REF = 6  # [N, R] (object, relative kind): word 0 rank among the kinds that hold
 # Object ids are packed into 12 bits each of a 32-bit element index: (i << 20) | (j << 8) | f.
 _MAX_OBJECTS = 1 << 12
 
@@ -98,6 +119,9 @@ class QuotaConfig:
         annotation is exhaustive. A "no" claims no unlabelled object of the category is in
         that relation; on a partly labelled frame that claim is unsafe. Since each frame
         takes as many yes as no, such frames get no existence questions at all.
+      references: the ways objects may be named (`REFERENCE_KINDS`): the run's instruction
+        formats decide it (`formats.expand.reference_kinds`); a caption-only run must not
+        spend its quota on objects only a box can point at.
     """
 
     position: int = 6
@@ -107,8 +131,12 @@ class QuotaConfig:
     multiple_choice_fraction: float = 0.5
     max_count: int = 10
     existence_requires_exhaustive: bool = True
+    references: tuple[str, ...] = REFERENCE_KINDS
 
     def __post_init__(self):
+        unknown = set(self.references) - set(REFERENCE_KINDS)
+        if unknown:
+            raise ValueError(f"unknown reference kinds {sorted(unknown)}; known {REFERENCE_KINDS}")
         for name in ("position", "size", "existence", "counting", "max_count"):
             if getattr(self, name) < 0:
                 raise ValueError(f"QuotaConfig.{name} must be >= 0, got {getattr(self, name)}")
@@ -147,6 +175,10 @@ class Selection:
       count_example: `[B, K]` int32 an object of that category.
       count_value: `[B, K]` int32 the answer.
       num_counts: `[B]` int32.
+      object_ref: `[B, N]` int32 how each object is named: `REF_CAPTION`, `REF_RELATIVE + k`
+        (relative kind k), `REF_POINTING` (only a box, mask or mark singles it out) or
+        `REF_NONE` (padding, glimpses, and objects the run's reference kinds cannot single
+        out). None on selections made without it.
     """
 
     key: jnp.ndarray
@@ -167,6 +199,7 @@ class Selection:
     count_example: jnp.ndarray
     count_value: jnp.ndarray
     num_counts: jnp.ndarray
+    object_ref: jnp.ndarray | None = None
 
 
 # ------------------------------------------------------------------------------------------
@@ -244,11 +277,12 @@ def _stratified_top(mask, noise, family_rank, k: int):
 def _pair_candidates(fams, pair, ok_pair, noise, turn, k):
     """Stratified pick of k unordered pairs of one task. -> (i, j, family) `[k]`, count.
 
-    `noise` is `[N, N, F]` over all families; `turn` `[F]` the families' turn order.
+    `ok_pair` is `[N, N, F]` the pairs allowed per family; `noise` `[N, N, F]` over all
+    families; `turn` `[F]` the families' turn order.
     """
     N = pair.shape[0]
     fams_arr = jnp.asarray(fams, jnp.int32)
-    mask = ok_pair[:, :, None] & (pair[:, :, fams_arr] != 0)  # [N, N, Fs]
+    mask = ok_pair[:, :, fams_arr] & (pair[:, :, fams_arr] != 0)  # [N, N, Fs]
     idx, count = _stratified_top(
         mask.reshape(N * N, len(fams)),
         noise[:, :, fams_arr].reshape(N * N, len(fams)),
@@ -264,23 +298,28 @@ def _frame_randomness(key_data, N: int, C: int, P: int):
 
     Returns a dict: `pair` `[N, N, F]` float noise, `exist` `[N, C, F]` float noise,
     `exist_coin` `[N, C, F]` int32 bits, `count` `[C]` noise, `swap`/`comparative` `[P]` bits,
-    `frame` `[48]` uint32 words indexed by `_FRAME_*`.
+    `frame` `[48]` uint32 words indexed by `_FRAME_*`, `ref` `[N, R]` noise over the relative
+    kinds.
     """
     F = len(FAMILIES)
+    R = len(RELATIVE_KINDS)
     ii, jj, ff = jnp.meshgrid(jnp.arange(N), jnp.arange(N), jnp.arange(F), indexing="ij")
     rr, cc, ef = jnp.meshgrid(jnp.arange(N), jnp.arange(C), jnp.arange(F), indexing="ij")
+    oo, kk = jnp.meshgrid(jnp.arange(N), jnp.arange(R), indexing="ij")
     parts = [
         (_STREAM_PAIR, _element_index(ii, jj, ff).reshape(-1)),
         (_STREAM_EXIST, _element_index(rr, cc, ef).reshape(-1)),
         (_STREAM_COUNT, jnp.arange(C, dtype=jnp.uint32)),
         (_STREAM_SLOT, jnp.arange(P, dtype=jnp.uint32)),
         (_STREAM_FRAME, jnp.arange(48, dtype=jnp.uint32)),
+        (_STREAM_REF, _element_index(oo, 0, kk).reshape(-1)),
     ]
     stream = jnp.concatenate([jnp.full(ix.shape, s, jnp.uint32) for s, ix in parts])
     words = _hash(key_data, stream, jnp.concatenate([ix for _, ix in parts]))
     sizes = [ix.shape[0] for _, ix in parts]
-    w_pair, w_exist, w_count, w_slot, w_frame = jnp.split(words, list(np.cumsum(sizes)[:-1]))
+    w_pair, w_exist, w_count, w_slot, w_frame, w_ref = jnp.split(words, list(np.cumsum(sizes)[:-1]))
     return dict(
+        ref=_uniform(w_ref[:, 0]).reshape(N, R),
         pair=_uniform(w_pair[:, 0]).reshape(N, N, F),
         exist=_uniform(w_exist[:, 0]).reshape(N, C, F),
         exist_coin=(w_exist[:, 1] & 1).astype(jnp.int32).reshape(N, C, F),
@@ -291,8 +330,40 @@ def _frame_randomness(key_data, N: int, C: int, P: int):
     )
 
 
-def _select_frame(key_data, valid, reference, category, exhaustive, rel, quotas: QuotaConfig):
+def _object_references(valid, askable, rel, noise, quotas: QuotaConfig):
+    """How each object of a frame is named. -> object_ref `[N]` int32, relative family `[N]`.
+
+    Caption before a relative expression before pointing, within `quotas.references`; the
+    relative kind is drawn uniformly among those that hold (`noise` `[N, R]`). The family is
+    the `FAMILIES` index of a relative name's relation, -1 for other names.
+    """
+    N = valid.shape[0]
+    allowed = set(quotas.references)
+    askable = valid & askable
+    caption = askable & rel.unique_ref & ("caption" in allowed)
+    bits = jnp.zeros(N, jnp.int32) if rel.relative is None else rel.relative
+    if "relative" not in allowed:
+        bits = jnp.zeros_like(bits)
+    holds = ((bits[:, None] >> jnp.arange(len(RELATIVE_KINDS))) & 1).astype(bool)  # [N, R]
+    holds = holds & askable[:, None]
+    kind = jnp.argmax(jnp.where(holds, noise, -1.0), axis=-1).astype(jnp.int32)
+    relative = holds.any(axis=-1)
+    pointing = askable & ("pointing" in allowed)
+    object_ref = jnp.where(
+        caption,
+        REF_CAPTION,
+        jnp.where(relative, REF_RELATIVE + kind, jnp.where(pointing, REF_POINTING, REF_NONE)),
+    ).astype(jnp.int32)
+    kind_family = jnp.asarray([FAMILIES.index(k[1]) for k in RELATIVE_KINDS], jnp.int32)
+    family = jnp.where(object_ref >= REF_RELATIVE, kind_family[kind], -1)
+    return object_ref, family
+
+
+def _select_frame(
+    key_data, valid, askable, reference, category, exhaustive, rel, quotas: QuotaConfig
+):
     """Selection of one frame; arguments are one frame's slices (`[N]`, `[N, N, F]`, ...)."""
+    del reference  # folded into `rel.unique_ref`
     N = valid.shape[0]
     C = rel.exists.shape[1]
     F = len(FAMILIES)
@@ -301,15 +372,20 @@ def _select_frame(key_data, valid, reference, category, exhaustive, rel, quotas:
     frame_word = rand["frame"]
     slots_n = jnp.arange(N)
     pair = rel.pair.astype(jnp.int32)
+    object_ref, ref_family = _object_references(valid, askable, rel, rand["ref"], quotas)
+    families = jnp.arange(F)
+    same_category = category[:, None] == category[None, :]
 
     # ---- pair questions ---------------------------------------------------------------
-    ok_obj = valid & rel.unique_ref
+    ok_obj = object_ref >= REF_POINTING
     ok_pair = (
-        ok_obj[:, None]
-        & ok_obj[None, :]
-        & (reference[:, None] != reference[None, :])
-        & (slots_n[:, None] < slots_n[None, :])  # each unordered pair once
+        ok_obj[:, None] & ok_obj[None, :] & (slots_n[:, None] < slots_n[None, :])
+    )  # each unordered pair once
+    # A relative name in the asked family answers a question about two of its category.
+    giveaway = same_category[:, :, None] & (
+        (ref_family[:, None, None] == families) | (ref_family[None, :, None] == families)
     )
+    ok_pair = ok_pair[:, :, None] & ~giveaway  # [N, N, F]
     pos_fams = tuple(FAMILIES.index(f) for f in POSITION_FAMILIES)
     size_fams = tuple(FAMILIES.index(f) for f in SIZE_FAMILIES)
     turn = frame_word[_FRAME_PAIR_FAMILY_ORDER : _FRAME_PAIR_FAMILY_ORDER + F]
@@ -385,8 +461,15 @@ def _select_frame(key_data, valid, reference, category, exhaustive, rel, quotas:
     # One direction per (r, c, f), so the frame never asks both "left of" and "right of".
     e_dir = jnp.where((e0 != 0) & (e1 != 0), coin, jnp.where(e0 != 0, 0, 1))
     e_val = jnp.where(e_dir == 0, e0, e1)
-    present = rel.counts > 0  # [C]
-    base = (valid & rel.unique_ref)[:, None, None] & present[None, :, None] & (e_val != 0)
+    # The category is named through an askable member (`exist_example`).
+    has_askable = jnp.any(
+        (category[:, None] == jnp.arange(C)[None, :]) & (valid & askable)[:, None], axis=0
+    )
+    present = (rel.counts > 0) & has_askable  # [C]
+    own_family = (category[:, None, None] == jnp.arange(C)[None, :, None]) & (
+        ref_family[:, None, None] == families
+    )  # [N, C, F]: "is there a car left of the leftmost car" answers itself
+    base = ok_obj[:, None, None] & present[None, :, None] & (e_val != 0) & ~own_family
     yes_mask = base & (e_val > 0)
     no_mask = base & (e_val < 0)
     if quotas.existence_requires_exhaustive:
@@ -409,7 +492,9 @@ def _select_frame(key_data, valid, reference, category, exhaustive, rel, quotas:
     cell, fl = flat // F, flat % F
     er, ec = cell // C, cell % C
     er_safe, ec_safe = jnp.maximum(er, 0), jnp.maximum(ec, 0)
-    example = jnp.argmax((category[None, :] == ec_safe[:, None]) & valid[None, :], axis=1)
+    example = jnp.argmax(
+        (category[None, :] == ec_safe[:, None]) & (valid & askable)[None, :], axis=1
+    )
     epad = lambda x: jnp.pad(
         jnp.where(e_real, x, -1).astype(jnp.int32), (0, E - 2 * half), constant_values=-1
     )
@@ -426,12 +511,14 @@ def _select_frame(key_data, valid, reference, category, exhaustive, rel, quotas:
     # ---- counting -----------------------------------------------------------------------
     K = quotas.counting
     counts = rel.counts.astype(jnp.int32)
-    c_mask = rel.count_ok & (counts >= 1) & (counts <= quotas.max_count)
+    c_mask = rel.count_ok & (counts >= 1) & (counts <= quotas.max_count) & has_askable
     c_idx, c_n = _stratified_top(
         c_mask[:, None], rand["count"][:, None], jnp.zeros(1, jnp.int32), K
     )
     c_real = jnp.arange(K) < c_n
-    c_example = jnp.argmax((category[None, :] == c_idx[:, None]) & valid[None, :], axis=1)
+    c_example = jnp.argmax(
+        (category[None, :] == c_idx[:, None]) & (valid & askable)[None, :], axis=1
+    )
     cpad = lambda x: jnp.where(c_real, x, -1).astype(jnp.int32)
     count_out = dict(
         count_category=cpad(c_idx),
@@ -439,7 +526,7 @@ def _select_frame(key_data, valid, reference, category, exhaustive, rel, quotas:
         count_value=cpad(counts[c_idx]),
         num_counts=c_n.astype(jnp.int32),
     )
-    return {**pair_out, **exist_out, **count_out}
+    return {**pair_out, **exist_out, **count_out, "object_ref": object_ref}
 
 
 def compute_selection(
@@ -448,7 +535,8 @@ def compute_selection(
     """Chooses each frame's questions (not jitted; see `select_questions`).
 
     Args:
-      batch: `[B, N]` objects; uses `valid`, `reference`, `category`, `exhaustive`, `key`.
+      batch: `[B, N]` objects; uses `valid`, `askable`, `reference`, `category`,
+        `exhaustive`, `key`.
       relations: the batch's `SingleViewRelations` (`pair` `[B, N, N, 6]`, `exists`
         `[B, N, N, 6, 2]`, ...).
       quotas: per-frame quotas (static).
@@ -462,6 +550,7 @@ def compute_selection(
     out = jax.vmap(per_frame)(
         batch.key.astype(jnp.uint32),
         batch.valid,
+        batch.valid if batch.askable is None else batch.askable,
         batch.reference,
         batch.category,
         batch.exhaustive,
@@ -487,6 +576,11 @@ def select_questions(
 __all__ = [
     "KIND_MULTIPLE_CHOICE",
     "KIND_YES_NO",
+    "REFERENCE_KINDS",
+    "REF_CAPTION",
+    "REF_NONE",
+    "REF_POINTING",
+    "REF_RELATIVE",
     "QuotaConfig",
     "Selection",
     "compute_selection",

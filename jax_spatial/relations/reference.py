@@ -24,7 +24,7 @@ import numpy as np
 
 from jax_spatial.observe import FrameObservation
 from jax_spatial.relations.single_view import RelationConfig
-from jax_spatial.relations.types import FAMILIES, POSITION_FAMILIES
+from jax_spatial.relations.types import FAMILIES, POSITION_FAMILIES, RELATIVE_KINDS
 
 DEFAULT_CONFIG = RelationConfig()
 
@@ -43,6 +43,7 @@ class ReferenceFacts:
       categories: the K category names in order of first appearance (the frame-local ids).
       exists: `[n, K, 6, 2]` int8 existence answers per reference object r.
       counts: `[K]` int; count_ok: `[K]` bool.
+      relative: `[n]` int bit mask over `RELATIVE_KINDS` (bit k: kind k names the object).
     """
 
     pair: np.ndarray
@@ -52,6 +53,12 @@ class ReferenceFacts:
     exists: np.ndarray
     counts: np.ndarray
     count_ok: np.ndarray
+    relative: np.ndarray | None = None
+
+    def relative_names(self, i: int) -> list[str]:
+        """Names of the relative expressions that single out object i ("leftmost", ...)."""
+        mask = 0 if self.relative is None else int(self.relative[i])
+        return [kind[0] for k, kind in enumerate(RELATIVE_KINDS) if mask >> k & 1]
 
 
 def _object_info(centre, extent, rotation, config: RelationConfig, hidden: float = 0.0) -> dict:
@@ -221,6 +228,7 @@ def reference_relations(
     ambiguous: Sequence[bool] | None = None,
     complete: Sequence[bool] | None = None,
     hidden_depth: Sequence[float] | None = None,
+    askable: Sequence[bool] | None = None,
 ) -> ReferenceFacts:
     """All single-view facts of one frame, pair by pair.
 
@@ -236,6 +244,9 @@ def reference_relations(
       complete: per object, its box covers the whole object; every family needs both boxes
         complete (default: all are).
       hidden_depth: per object, metres a lifted box may reach behind what was seen (default 0).
+      askable: per object, it may be asked about (default: all are). The others are glimpses:
+        they count for uniqueness, relative expressions, counts and "no" existence answers,
+        never as a question's object or as the witness of a "yes".
     """
     n = len(categories)
     hidden = [0.0] * n if hidden_depth is None else [float(h) for h in hidden_depth]
@@ -259,9 +270,12 @@ def reference_relations(
 
     # A bare category name other objects share never names one object (`ambiguous`).
     ambiguous = [False] * n if ambiguous is None else list(ambiguous)
+    askable = [True] * n if askable is None else [bool(a) for a in askable]
     unique_ref = np.array(
         [
-            sum(p == reference_phrases[i] for p in reference_phrases) == 1 and not ambiguous[i]
+            askable[i]
+            and sum(p == reference_phrases[i] for p in reference_phrases) == 1
+            and not ambiguous[i]
             for i in range(n)
         ],
         bool,
@@ -277,7 +291,7 @@ def reference_relations(
 
     exists = np.zeros((n, K, F, 2), np.int8)
     for r in range(n):
-        if not unique_ref[r]:
+        if not askable[r]:
             continue
         for k, name in enumerate(names):
             others = [o for o in range(n) if o != r and categories[o] == name]
@@ -285,29 +299,89 @@ def reference_relations(
                 continue
             for family in POSITION_FAMILIES:
                 f = FAMILIES.index(family)
-                signs = [int(pair[o, r, f]) for o in others]
                 for d, wanted in ((0, 1), (1, -1)):
-                    if any(s == wanted for s in signs):
+                    if any(int(pair[o, r, f]) == wanted for o in others if askable[o]):
                         exists[r, k, f, d] = 1
-                    elif all(s == -wanted for s in signs):
+                    elif all(int(pair[o, r, f]) == -wanted for o in others):
                         exists[r, k, f, d] = -1
-    return ReferenceFacts(pair, pair_value, unique_ref, names, exists, counts, count_ok)
+
+    # Relative expressions, one object and one kind at a time, read off the pair signs.
+    relative = np.zeros(n, np.int64)
+    for o in range(n):
+        if not askable[o]:
+            continue
+        others = [m for m in range(n) if m != o and categories[m] == categories[o]]
+        for k, (_, family, sign, rank) in enumerate(RELATIVE_KINDS):
+            f = FAMILIES.index(family)
+            signs = [int(pair[o, m, f]) for m in others]
+            if len(others) < rank or any(v == 0 for v in signs):
+                continue
+            # "m is on o's sign side": o left of m is +1, so m left of o is -sign.
+            if sum(v == -sign for v in signs) == rank - 1:
+                relative[o] |= 1 << k
+    return ReferenceFacts(pair, pair_value, unique_ref, names, exists, counts, count_ok, relative)
 
 
 def reference_relations_for(
     obs: FrameObservation, config: RelationConfig = DEFAULT_CONFIG, per_pair_geometry: bool = True
 ) -> ReferenceFacts:
-    """`reference_relations` of a `FrameObservation`."""
-    return reference_relations(
-        obs.centre,
-        obs.extent,
-        obs.rotation,
-        obs.categories,
-        obs.reference_phrases,
+    """`reference_relations` of a `FrameObservation`: its objects at positions `0..n-1`, then
+    its glimpses (not askable), as the batch holds them.
+
+    Objects whose phrase or category did not fit the batch (`Glimpses.dropped_*`) are neither
+    unique references nor named relatively.
+    """
+    n = obs.num_objects
+    g = obs.glimpses
+    if g is None or (
+        not len(g) and not g.dropped_phrases and not g.dropped_categories and not len(g.regions)
+    ):
+        return reference_relations(
+            obs.centre,
+            obs.extent,
+            obs.rotation,
+            obs.categories,
+            obs.reference_phrases,
+            obs.exhaustive,
+            config,
+            per_pair_geometry,
+            obs.ambiguous_reference,
+            obs.box_complete,
+            obs.hidden_depth,
+        )
+    dropped_phrases, dropped_categories = set(g.dropped_phrases), set(g.dropped_categories)
+    ambiguous = [
+        a or p in dropped_phrases
+        for a, p in zip(obs.ambiguous_reference, obs.reference_phrases, strict=True)
+    ] + [False] * len(g)
+    facts = reference_relations(
+        np.concatenate([obs.centre, g.centre]),
+        np.concatenate([obs.extent, g.extent]),
+        np.concatenate([obs.rotation, g.rotation]),
+        list(obs.categories) + list(g.categories),
+        list(obs.reference_phrases) + g.reference_phrases,
         obs.exhaustive,
         config,
         per_pair_geometry,
-        obs.ambiguous_reference,
-        obs.box_complete,
-        obs.hidden_depth,
+        ambiguous,
+        list(obs.box_complete) + list(g.box_complete),
+        list(obs.hidden_depth) + list(g.hidden_depth),
+        askable=[True] * n + [False] * len(g),
     )
+    regions = g.regions
+    for o, category in enumerate(obs.categories):
+        if category in dropped_categories:
+            facts.relative[o] = 0
+            continue
+        # Unlabelled regions may hide any object at any depth: only "leftmost"-like kinds
+        # with every region on the far side of the object's pixel box survive.
+        for k, (_, family, sign, _) in enumerate(RELATIVE_KINDS):
+            if not len(regions):
+                break
+            x1, x2 = obs.box2d[o][0], obs.box2d[o][2]
+            beyond = (
+                all(r[0] >= x2 for r in regions) if sign > 0 else all(r[2] <= x1 for r in regions)
+            )
+            if family != "left_right" or not beyond:
+                facts.relative[o] &= ~(1 << k)
+    return facts

@@ -50,7 +50,14 @@ Existence (position families only; size families are 0, see docs/relations.md):
 `exists[b, r, c, f, d]` is +1 when some valid object `o != r` of category c stands in relation
 `(f, d)` to r clearly (`pair[o, r, f] == +1` for d == 0, `-1` for d == 1), -1 when there is
 at least one such `o` and all of them stand clearly in the opposite relation, else 0. It is 0
-for every `r` that is padding or not a unique reference.
+for every `r` that is padding or not askable (`ObjectBatch.askable`); a "yes" needs an askable
+witness `o`, a "no" every valid `o` (glimpses too).
+
+References: `unique_ref` (the phrase names one valid object, glimpses included, and the object
+is askable) and `relative`, a bit mask over `RELATIVE_KINDS` of the relative referring
+expressions ("the leftmost car", "the second chair from the left", "the tallest shelf") that
+single an askable object out among every valid object of its category, decided by the same
+clear `pair` signs as the questions.
 """
 
 from __future__ import annotations
@@ -63,7 +70,12 @@ import jax.numpy as jnp
 
 from jax_spatial.batching import ObjectBatch
 from jax_spatial.geometry import boxes
-from jax_spatial.relations.types import FAMILIES, POSITION_FAMILIES, SingleViewRelations
+from jax_spatial.relations.types import (
+    FAMILIES,
+    POSITION_FAMILIES,
+    RELATIVE_KINDS,
+    SingleViewRelations,
+)
 
 # Family index order, as in `FAMILIES`; the code below stacks values in this order.
 _POSITION = tuple(FAMILIES.index(f) for f in POSITION_FAMILIES)
@@ -298,13 +310,16 @@ def _pack_bits(flags, axis=1):
     return jnp.sum(jnp.where(flags, weight, jnp.uint32(0)), axis=axis + 1, dtype=jnp.uint32)
 
 
-def _position_exists(pos_pair, member, unique_ref):
+def _position_exists(pos_pair, member, unique_ref, witness=None):
     """Existence answers of the position families. -> `[B, R, C, 3, 2]` int8.
 
     Args:
       pos_pair: `[B, O, R, 3]` int8 signs of "o <relation> r" for the position families.
-      member: `[B, O, C]` bool, object o is a valid member of category c.
+      member: `[B, O, C]` bool, object o is a valid member of category c (a "no" needs every
+        member other than r in the opposite relation).
       unique_ref: `[B, R]` bool, r may be asked about.
+      witness: `[B, O, C]` bool, members that may answer "yes" (the askable ones; default
+        `member`): a glimpse too small or hidden to ask about does not show a "yes".
 
     "Any o of c is +1" and "every o of c except r is -1" are set questions, answered on bit
     masks over o: per (r, f) the objects standing +1 / -1 to r, per c its members. That costs
@@ -315,6 +330,7 @@ def _position_exists(pos_pair, member, unique_ref):
     plus = _pack_bits(pos_pair == 1, axis=1)  # [B, W, R, 3]
     minus = _pack_bits(pos_pair == -1, axis=1)
     members = _pack_bits(member, axis=1)  # [B, W, C]
+    witnesses = members if witness is None else _pack_bits(witness, axis=1)
     self_bit = _pack_bits(jnp.eye(N, dtype=bool), axis=0)  # [W, R]: the bit of r itself
 
     any_plus = any_minus = has_other = False
@@ -324,8 +340,9 @@ def _position_exists(pos_pair, member, unique_ref):
         m = minus[:, w, :, None, :]
         # Members of c other than r: [B, R, C, 1].
         others = (members[:, w, None, :] & ~self_bit[w, :, None])[..., None]
-        any_plus = any_plus | ((p & others) != 0)
-        any_minus = any_minus | ((m & others) != 0)
+        seen = (witnesses[:, w, None, :] & ~self_bit[w, :, None])[..., None]
+        any_plus = any_plus | ((p & seen) != 0)
+        any_minus = any_minus | ((m & seen) != 0)
         all_plus = all_plus & ((p & others) == others)
         all_minus = all_minus & ((m & others) == others)
         has_other = has_other | (others != 0)
@@ -337,9 +354,46 @@ def _position_exists(pos_pair, member, unique_ref):
     return jnp.where(unique_ref[:, :, None, None, None], exists, 0).astype(jnp.int8)
 
 
+def _relative_kinds(pair, valid, askable, category, allowed):
+    """Bit mask `[B, N]` int32 over `RELATIVE_KINDS` of the expressions naming each object.
+
+    Args:
+      pair: `[B, N, N, F]` int8 clear signs (0 on padding and the diagonal).
+      valid, askable: `[B, N]` bool.
+      category: `[B, N]` int32 frame-local category ids.
+      allowed: `[B, N]` int32 bit mask of the kinds the data can support
+        (`ObjectBatch.relative_allowed`).
+
+    Kind (family f, sign s, rank k) holds for o when the other valid members m of its category
+    number at least k, every one of them is clear to o in f, and exactly k - 1 of them stand
+    on o's `s` side (`pair[o, m, f] == -s`: "m is left of o" for s = +1).
+    """
+    N = valid.shape[1]
+    eye = jnp.eye(N, dtype=bool)
+    same = (
+        valid[:, None, :] & (category[:, :, None] == category[:, None, :]) & ~eye[None]
+    )  # [B, o, m]
+    n_others = jnp.sum(same, axis=-1, dtype=jnp.int32)
+    ok_obj = valid & askable
+    bits = jnp.zeros(valid.shape, jnp.int32)
+    for k, (_, family, sign, rank) in enumerate(RELATIVE_KINDS):
+        sign_f = pair[..., FAMILIES.index(family)]  # [B, o, m]
+        toward = jnp.sum(same & (sign_f == -sign), axis=-1, dtype=jnp.int32)
+        away = jnp.sum(same & (sign_f == sign), axis=-1, dtype=jnp.int32)
+        holds = ok_obj & (n_others >= rank) & (toward == rank - 1) & (toward + away == n_others)
+        bits = bits | (holds.astype(jnp.int32) << k)
+    return bits & allowed
+
+
 def _facts(batch: ObjectBatch, config: RelationConfig):
     """Every fact, with existence still compact: `exists_pos` `[B, R, C, 3, 2]`."""
     valid = batch.valid
+    askable = valid if batch.askable is None else batch.askable & valid
+    allowed = (
+        jnp.full(valid.shape, (1 << len(RELATIVE_KINDS)) - 1, jnp.int32)
+        if batch.relative_allowed is None
+        else batch.relative_allowed
+    )
     N = valid.shape[1]
     eye = jnp.eye(N, dtype=bool)
     pair_ok = valid[:, :, None] & valid[:, None, :] & ~eye  # [B, N, N]
@@ -352,16 +406,20 @@ def _facts(batch: ObjectBatch, config: RelationConfig):
 
     # Unique reference: the phrase id occurs once among the frame's valid objects; -1 marks a
     # bare category name other objects share (see `FrameObservation.ambiguous_reference`).
+    # Glimpses are valid, so a phrase one of them shares is not unique.
     same_ref = (batch.reference[:, :, None] == batch.reference[:, None, :]) & valid[:, None, :]
-    unique_ref = valid & (batch.reference >= 0) & (jnp.sum(same_ref, axis=-1) == 1)
+    unique_ref = askable & (batch.reference >= 0) & (jnp.sum(same_ref, axis=-1) == 1)
 
     # member[b, o, c]: object o is a valid object of frame-local category c (C == N).
     member = valid[:, :, None] & (batch.category[:, :, None] == jnp.arange(N)[None, None, :])
     counts = jnp.sum(member, axis=1, dtype=jnp.int32)  # [B, C]
     count_ok = (counts > 0) & batch.exhaustive[:, None]
 
-    exists_pos = _position_exists(pair[..., : len(_POSITION)], member, unique_ref)
-    return pair, pair_value.astype(jnp.float32), unique_ref, exists_pos, counts, count_ok
+    exists_pos = _position_exists(
+        pair[..., : len(_POSITION)], member, askable, member & askable[:, :, None]
+    )
+    relative = _relative_kinds(pair, valid, askable, batch.category, allowed)
+    return pair, pair_value.astype(jnp.float32), unique_ref, exists_pos, counts, count_ok, relative
 
 
 def _widen_exists(exists_pos):
@@ -385,9 +443,9 @@ def compute_single_view_relations(
 
     Returns:
       `SingleViewRelations` with `pair`/`pair_value` `[B, N, N, 6]`, `unique_ref` `[B, N]`,
-      `exists` `[B, N, C=N, 6, 2]`, `counts`/`count_ok` `[B, C=N]`.
+      `exists` `[B, N, C=N, 6, 2]`, `counts`/`count_ok` `[B, C=N]`, `relative` `[B, N]`.
     """
-    pair, pair_value, unique_ref, exists_pos, counts, count_ok = _facts(batch, config)
+    pair, pair_value, unique_ref, exists_pos, counts, count_ok, relative = _facts(batch, config)
     return SingleViewRelations(
         pair=pair,
         pair_value=pair_value,
@@ -395,6 +453,7 @@ def compute_single_view_relations(
         exists=_widen_exists(exists_pos),
         counts=counts,
         count_ok=count_ok,
+        relative=relative,
     )
 
 
@@ -422,7 +481,7 @@ def single_view_relations(
       `SingleViewRelations`: `pair` int8 / `pair_value` float32 `[B, N, N, 6]`, `unique_ref`
       bool `[B, N]`, `exists` int8 `[B, N, N, 6, 2]`, `counts` int32 / `count_ok` bool `[B, N]`.
     """
-    pair, pair_value, unique_ref, exists_pos, counts, count_ok = _facts_jit(batch, config)
+    pair, pair_value, unique_ref, exists_pos, counts, count_ok, relative = _facts_jit(batch, config)
     return SingleViewRelations(
         pair=pair,
         pair_value=pair_value,
@@ -430,6 +489,7 @@ def single_view_relations(
         exists=_widen_exists_jit(exists_pos),
         counts=counts,
         count_ok=count_ok,
+        relative=relative,
     )
 
 

@@ -40,6 +40,24 @@ RELATIONS = {
 POSITION_FAMILIES = ("left_right", "above_below", "front_behind")
 SIZE_FAMILIES = ("bigger_smaller", "taller_shorter", "wider_thinner")
 
+# Relative referring expressions: (name, family, sign, rank). Object o of category c is "the
+# <name> c" when every other object of c that may be seen stands clearly in the family's
+# relation to it, exactly `rank - 1` of them on the `sign` side of o and the rest on the other:
+# "leftmost" (left_right, +1, 1) is clearly left of every other c; "second_from_left" has one
+# c clearly left of it and every other c clearly right. Bit k of `relative` is kind k.
+RELATIVE_KINDS = (
+    ("leftmost", "left_right", 1, 1),
+    ("rightmost", "left_right", -1, 1),
+    ("second_from_left", "left_right", 1, 2),
+    ("second_from_right", "left_right", -1, 2),
+    ("nearest", "front_behind", 1, 1),
+    ("farthest", "front_behind", -1, 1),
+    ("tallest", "taller_shorter", 1, 1),
+    ("shortest", "taller_shorter", -1, 1),
+    ("biggest", "bigger_smaller", 1, 1),
+    ("smallest", "bigger_smaller", -1, 1),
+)
+
 
 @flax.struct.dataclass
 class SingleViewRelations:
@@ -49,15 +67,20 @@ class SingleViewRelations:
       pair: `[B, N, N, F]` int8 sign per family (see module doc); antisymmetric in (i, j).
       pair_value: `[B, N, N, F]` float32 the measured quantity the sign was decided on
         (metres, or a log ratio for sizes), positive when the +1 word applies.
-      unique_ref: `[B, N]` bool the object's reference phrase names exactly one valid object
-        of the frame, so "the <phrase>" points at it.
+      unique_ref: `[B, N]` bool the object is askable and its reference phrase names exactly
+        one valid object of the frame (glimpses included), so "the <phrase>" points at it.
       exists: `[B, N, C, F, 2]` int8 "is there a <category c> <relation f, d> the <object r>":
         +1 yes (some other object of c has that relation clearly), -1 no (every other object of c
         has the opposite relation clearly, and there is at least one), 0 unclear. C == N:
-        categories are frame-local ids. 0 wherever r is padding or not a unique reference,
-        and for the size families (existence is asked about positions only).
+        categories are frame-local ids. 0 wherever r is padding or not askable, and for the
+        size families (existence is asked about positions only). A "yes" needs an askable
+        witness; a "no" holds for every valid member, glimpses included.
       counts: `[B, C]` int32 number of valid objects per frame-local category.
       count_ok: `[B, C]` bool the category exists in the frame and the frame is exhaustive.
+      relative: `[B, N]` int32 bit mask over `RELATIVE_KINDS` of the relative referring
+        expressions that single the object out among the valid objects of its category
+        ("the leftmost car"); 0 for padding, glimpses and objects alone in their category.
+        None on results built without it.
     """
 
     pair: jnp.ndarray
@@ -66,3 +89,4 @@ class SingleViewRelations:
     exists: jnp.ndarray
     counts: jnp.ndarray
     count_ok: jnp.ndarray
+    relative: jnp.ndarray | None = None

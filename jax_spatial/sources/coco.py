@@ -13,7 +13,8 @@ under root), `captions=` at another captions file (`captions=False` ignores them
 One scene per image (`scene_id` = the COCO image id as a string, ids in numeric order), one
 frame (`frame_id` = the file stem). Objects: every annotation with `iscrowd == 0`, in the
 JSON's order (`SceneObject.index` = position among the image's annotations, `extra["ann_id"]`
-the COCO id), category from the JSON's `categories` (lower case, `_` -> space), the
+the COCO id), category from the JSON's `categories` (lower case, `_` -> space; an id the list lacks
+skips the image, naming the file and the annotation's `category_id`), the
 segmentation as the frame's mask (polygons or RLE, decoded by `jax_spatial.masks`) and the
 `[x, y, w, h]` bbox as `boxes2d` (`(x1, y1, x2, y2)`). Crowd annotations (`iscrowd == 1`)
 mark a pile of unlabelled instances: their boxes become `Frame.ignore_boxes` and the frame is
@@ -58,6 +59,29 @@ def xywh_to_xyxy(box) -> np.ndarray | None:
         return None
     x, y, w, h = arr[:4]
     return np.array([x, y, x + w, y + h])
+
+
+def read_json(path) -> object:
+    """A JSON file's value; a file that does not parse names itself and the line.
+
+    Raises:
+      ValueError: not JSON (truncated, not UTF-8); the message names the file and line.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a UTF-8 JSON file ({err.reason})") from None
+
+
+def _entries(data, key: str, path) -> list:
+    """`data[key]` as a list (absent: empty); a value of another kind is an error."""
+    value = data.get(key, []) if isinstance(data, dict) else []
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: {key} is a {type(value).__name__}, not a list")
+    return value
 
 
 def _resolve(root: pathlib.Path, path) -> pathlib.Path:
@@ -105,24 +129,41 @@ class CocoSource(Source):
         if not self.instances_path.is_file():
             raise FileNotFoundError(f"COCO instances JSON not found: {self.instances_path}")
         self.images_dir = _resolve(self.root_path, images or split)
-        with open(self.instances_path) as f:
-            data = json.load(f)
-        self.categories = {
-            int(c["id"]): readable_name(c.get("name", c["id"])) for c in data.get("categories", [])
-        }
-        self.images = {int(im["id"]): im for im in data.get("images", [])}
+        data = read_json(self.instances_path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.instances_path}: not a COCO instances file (not an object)")
+        # A bad entry costs only itself (and the image it belongs to): it is listed in
+        # `skipped_entries`, the rest of the file is read.
+        self.categories = {}
+        for k, c in enumerate(_entries(data, "categories", self.instances_path)):
+            try:
+                self.categories[int(c["id"])] = readable_name(c.get("name", c["id"]))
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                self._skip_entry(f"categories[{k}]", err)
+        self.images = {}
+        for k, im in enumerate(_entries(data, "images", self.instances_path)):
+            try:
+                self.images[int(im["id"])] = im
+            except (KeyError, TypeError, ValueError) as err:
+                self._skip_entry(f"images[{k}]", err)
         self.annotations: dict[int, list[dict]] = {i: [] for i in self.images}
-        for ann in data.get("annotations", []):
-            self.annotations.setdefault(int(ann["image_id"]), []).append(ann)
+        for k, ann in enumerate(_entries(data, "annotations", self.instances_path)):
+            try:
+                self.annotations.setdefault(int(ann["image_id"]), []).append(ann)
+            except (KeyError, TypeError, ValueError) as err:
+                self._skip_entry(f"annotations[{k}]", err)
         self.captions: dict[int, list[str]] = {}
         if captions is not False:
             cap_path = _resolve(self.root_path, captions or f"annotations/captions_{split}.json")
             if cap_path.is_file():
-                with open(cap_path) as f:
-                    for ann in json.load(f).get("annotations", []):
+                cap_data = read_json(cap_path)
+                for k, ann in enumerate(_entries(cap_data, "annotations", cap_path)):
+                    try:
                         text = str(ann.get("caption", "")).strip()
                         if text:
                             self.captions.setdefault(int(ann["image_id"]), []).append(text)
+                    except (KeyError, TypeError, ValueError, AttributeError) as err:
+                        self._skip_entry(f"annotations[{k}]", err, cap_path)
             elif captions:
                 raise FileNotFoundError(f"COCO captions JSON not found: {cap_path}")
         self.estimators = build_estimators(
@@ -133,6 +174,14 @@ class CocoSource(Source):
             intrinsics=intrinsics,
             hfov_deg=hfov_deg,
             gravity=gravity,
+        )
+
+    def _skip_entry(self, field: str, err: Exception, path=None) -> None:
+        path = path or self.instances_path
+        what = f"missing key {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
+        reason = f"{path}: {field}: {what}"
+        self.skipped_entries.append(
+            {"scene_id": None, "file": str(path), "field": field, "reason": reason}
         )
 
     def scene_ids(self) -> list[str]:
@@ -159,28 +208,7 @@ class CocoSource(Source):
                 f"{image_path}: image is {frame.width}x{frame.height}, the JSON says "
                 f"{declared[0]}x{declared[1]}"
             )
-        objects, ignore = [], []
-        for k, ann in enumerate(self.annotations.get(image_id, [])):
-            box = xywh_to_xyxy(ann.get("bbox"))
-            if ann.get("iscrowd", 0):
-                if box is not None:
-                    ignore.append(box)
-                continue
-            cat_id = int(ann.get("category_id", -1))
-            category = self.categories.get(cat_id, f"category {cat_id}")
-            seg = ann.get("segmentation")
-            obj = SceneObject(
-                index=k,
-                category=category,
-                boxes2d={frame_id: box} if box is not None else {},
-                masks={frame_id: seg} if seg else {},
-                extra={"ann_id": ann.get("id"), "category_id": cat_id, "area": ann.get("area")},
-            )
-            if not seg:
-                # Left without a mask the object would be lifted from its box; COCO's promise
-                # is a mask, so an empty one is a broken annotation, dropped at lifting.
-                obj.masks[frame_id] = []
-            objects.append(obj)
+        objects, ignore = self._objects(image_id, frame_id)
         frame.ignore_boxes = np.asarray(ignore, np.float64).reshape(-1, 4)
         frame.exhaustive = not ignore
         return Scene(
@@ -199,5 +227,53 @@ class CocoSource(Source):
             },
         )
 
+    def _objects(self, image_id: int, frame_id: str):
+        """The image's objects and crowd boxes; a malformed annotation skips the image."""
+        objects, ignore = [], []
+        for k, ann in enumerate(self.annotations.get(image_id, [])):
+            try:
+                self._add_object(k, ann, frame_id, objects, ignore)
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                detail = f"missing key {err.args[0]!r}" if isinstance(err, KeyError) else err
+                ann_id = ann.get("id") if isinstance(ann, dict) else None
+                field = f"annotations[id={ann_id}]"
+                raise SceneSkip(
+                    f"{self.instances_path}: {field} (annotation {k} of image {image_id}): "
+                    f"{detail}",
+                    file=str(self.instances_path),
+                    field=field,
+                ) from None
+        return objects, ignore
 
-__all__ = ["CocoSource", "readable_name", "xywh_to_xyxy"]
+    def _add_object(self, k: int, ann: dict, frame_id: str, objects: list, ignore: list) -> None:
+        box = xywh_to_xyxy(ann.get("bbox"))
+        if ann.get("iscrowd", 0):
+            if box is not None:
+                ignore.append(box)
+            return
+        cat_id = int(ann.get("category_id", -1))
+        category = self.categories.get(cat_id)
+        if category is None:
+            # A made-up name ("category 99") would be asked about as if it were a class.
+            field = f"annotations[id={ann.get('id')}].category_id"
+            raise SceneSkip(
+                f"{self.instances_path}: {field} {cat_id} is not in its categories list",
+                file=str(self.instances_path),
+                field=field,
+            )
+        seg = ann.get("segmentation")
+        obj = SceneObject(
+            index=k,
+            category=category,
+            boxes2d={frame_id: box} if box is not None else {},
+            masks={frame_id: seg} if seg else {},
+            extra={"ann_id": ann.get("id"), "category_id": cat_id, "area": ann.get("area")},
+        )
+        if not seg:
+            # Left without a mask the object would be lifted from its box; COCO's promise
+            # is a mask, so an empty one is a broken annotation, dropped at lifting.
+            obj.masks[frame_id] = []
+        objects.append(obj)
+
+
+__all__ = ["CocoSource", "read_json", "readable_name", "xywh_to_xyxy"]

@@ -45,7 +45,15 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from jax_spatial.scene import Box3D, Frame, Scene, SceneObject, SceneSkip
+from jax_spatial.scene import (
+    Box3D,
+    Frame,
+    Scene,
+    SceneObject,
+    SceneSkip,
+    box_problem,
+    check_rigid,
+)
 from jax_spatial.sources import Source, register
 
 FRAME_ID = "image_2"
@@ -126,24 +134,35 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         with Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
     except (OSError, ValueError) as err:
-        raise SceneSkip(f"unreadable image {path}: {err}") from err
+        raise SceneSkip(f"unreadable image {path}: {err}", file=str(path), field="image") from err
 
 
 def read_calib(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """KITTI calib file -> {"P0".."P3": `[3, 4]`, "R0_rect": `[3, 3]`, "Tr_velo_to_cam": ...}."""
     shapes = {"R0_rect": (3, 3)}
     calib = {}
-    for line in pathlib.Path(path).read_text().splitlines():
+    try:
+        lines = pathlib.Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SceneSkip(f"{path}: unreadable calib file ({err})", file=str(path)) from None
+    for line_no, line in enumerate(lines, 1):
         if ":" not in line:
             continue
         key, values = line.split(":", 1)
-        numbers = np.array([float(v) for v in values.split()], np.float64)
-        if numbers.size == 0:
-            continue
-        shape = shapes.get(key.strip(), (3, 4) if numbers.size == 12 else (numbers.size,))
-        calib[key.strip()] = numbers.reshape(shape)
+        try:
+            numbers = np.array([float(v) for v in values.split()], np.float64)
+            if numbers.size == 0:
+                continue
+            shape = shapes.get(key.strip(), (3, 4) if numbers.size == 12 else (numbers.size,))
+            calib[key.strip()] = numbers.reshape(shape)
+        except ValueError as err:
+            raise SceneSkip(
+                f"{path}:{line_no}: bad {key.strip()} ({err})",
+                file=str(path),
+                field=f"{key.strip()} (line {line_no})",
+            ) from None
     if "P2" not in calib:
-        raise SceneSkip(f"calib {path} has no P2")
+        raise SceneSkip(f"calib {path} has no P2", file=str(path), field="P2")
     return calib
 
 
@@ -204,7 +223,9 @@ class KittiSource(Source):
         calib_path = d / "calib" / f"{scene_id}.txt"
         for kind, path in (("image", image_path), ("label", label_path), ("calib", calib_path)):
             if not path.is_file():
-                raise SceneSkip(f"kitti {scene_id}: missing {kind} file {path}")
+                raise SceneSkip(
+                    f"kitti {scene_id}: missing {kind} file {path}", file=str(path), field=kind
+                )
         calib = read_calib(calib_path)
         K, rect_from_cam = camera_from_projection(calib["P2"])
         width, height = image_size(image_path)
@@ -219,10 +240,16 @@ class KittiSource(Source):
             ignore_boxes=np.array(ignore).reshape(-1, 4),
         )
         points = None
+        meta = {"dataset": "kitti", "label_path": str(label_path), "calib_path": str(calib_path)}
         velo_path = d / "velodyne" / f"{scene_id}.bin"
         if self.load_points and velo_path.is_file() and "Tr_velo_to_cam" in calib:
             xyz = read_points(velo_path, 4)[:, :3]
-            points = transform_points(world_from_rect4() @ velo_to_rect(calib), xyz)
+            world_from_velo = check_rigid(
+                world_from_rect4() @ velo_to_rect(calib), calib_path, "R0_rect @ Tr_velo_to_cam"
+            )
+            points = transform_points(world_from_velo, xyz)
+            # A LiDAR sweep: occlusion splats its returns by angle from the sensor.
+            meta["lidar_origin"] = world_from_velo[:3, 3].tolist()
         return Scene(
             scene_id=scene_id,
             source=self.name,
@@ -230,7 +257,7 @@ class KittiSource(Source):
             objects=objects,
             points=points,
             root=str(d.resolve()),
-            meta={"dataset": "kitti", "label_path": str(label_path), "calib_path": str(calib_path)},
+            meta=meta,
         )
 
 
@@ -242,16 +269,27 @@ def parse_label_file(path: str | os.PathLike, frame_id: str = FRAME_ID):
       ignore: list of `[4]` DontCare pixel boxes.
     """
     objects, ignore = [], []
-    lines = pathlib.Path(path).read_text().splitlines()
+    try:
+        lines = pathlib.Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SceneSkip(f"{path}: unreadable label file ({err})", file=str(path)) from None
     for line_no, line in enumerate(lines):
         fields = line.split()
         if not fields:
             continue
+        where = {"file": str(path), "field": f"line {line_no + 1}"}
         if len(fields) < 15:
-            raise SceneSkip(f"{path}:{line_no + 1}: expected 15 or 16 fields, got {len(fields)}")
+            raise SceneSkip(
+                f"{path}:{line_no + 1}: expected 15 or 16 fields, got {len(fields)}", **where
+            )
         kitti_type = fields[0]
-        values = [float(v) for v in fields[1:]]
-        truncated, occluded, alpha = values[0], int(values[1]), values[2]
+        try:
+            values = [float(v) for v in fields[1:]]
+            truncated, occluded, alpha = values[0], int(values[1]), values[2]
+        except (ValueError, OverflowError) as err:
+            raise SceneSkip(
+                f"{path}:{line_no + 1}: not a KITTI label line ({err})", **where
+            ) from None
         box2d = np.array(values[3:7], np.float64)
         h, w, length = values[7:10]
         location = np.array(values[10:13], np.float64)
@@ -268,8 +306,13 @@ def parse_label_file(path: str | os.PathLike, frame_id: str = FRAME_ID):
         if len(values) > 14:
             extra["score"] = values[14]
         box3d = None
-        if h > 0 and w > 0 and length > 0:
+        problem = box_problem(location, [h, w, length], [rotation_y])
+        if problem is None:
             box3d = rect_box_to_world(location, length, h, w, rotation_y)
+        else:
+            # Dropped from the questions; observe makes the frame non-exhaustive and the run
+            # counts it (`invalid_box3d` names the file, line and fields).
+            extra["invalid_box3d"] = f"{path}:{line_no + 1}: h w l x y z rotation_y: {problem}"
         objects.append(
             SceneObject(
                 index=line_no,

@@ -52,10 +52,16 @@ import pathlib
 
 import numpy as np
 
-from jax_spatial.scene import Box3D, Frame, Scene, SceneObject, SceneSkip
+from jax_spatial.scene import Box3D, Frame, Scene, SceneObject, SceneSkip, rigid_problem
 from jax_spatial.sources import Source, register
 from jax_spatial.sources import kitti as kitti_lib
-from jax_spatial.sources.safe_pickle import load_pickle
+from jax_spatial.sources.safe_pickle import (
+    Refused,
+    UnsafePickleError,
+    find_refused,
+    load_pickle_marked,
+    salvage_truncated,
+)
 
 # mmdetection3d's class tuples, in label order (KittiDataset, SUNRGBDDataset, ScanNetDataset,
 # NuScenesDataset METAINFO). KITTI infos written by update_infos_to_v2 label all eight types;
@@ -97,6 +103,9 @@ _POINT_DIRS = {
     "nuscenes": ("samples/LIDAR_TOP",),
 }
 _DEFAULT_POINT_FEATURES = {"kitti": 4, "sunrgbd": 6, "scannet": 6, "nuscenes": 5}
+# Point files that are one spinning LiDAR's sweep, in the sensor's frame before the
+# `world_from_points` transform (the others are depth-camera point clouds and scans).
+_LIDAR_DATASETS = frozenset({"kitti", "nuscenes"})
 
 # A cam_instance and an instance are the same object when their centres, both in the camera
 # frame, agree this closely. Both come from one annotation; float32 storage and the ego motion
@@ -207,7 +216,39 @@ class Mmdet3dInfosSource(Source):
         )  # fmt: skip
         self.root_path = pathlib.Path(root)
         self.infos_path = self._find_infos(infos)
-        data = load_pickle(self.infos_path)
+        # Refused globals are marked rather than fatal, so one hostile entry costs only itself.
+        try:
+            data, any_refused = load_pickle_marked(self.infos_path)
+        except SceneSkip as err:
+            # A truncated file keeps the entries before the cut; the rest are reported lost.
+            salvaged = salvage_truncated(self.infos_path) if "truncated" in str(err) else None
+            if salvaged is None or not isinstance(salvaged[0], dict):
+                raise
+            if not isinstance(salvaged[0].get("data_list"), list):
+                raise
+            data, any_refused = salvaged[0], True
+            kept = len(data["data_list"])
+            self.skipped_entries.append({
+                "scene_id": None,
+                "file": str(self.infos_path),
+                "field": f"data_list[{kept}:]",
+                "reason": f"{self.infos_path}: truncated pickle; the entries after "
+                f"data_list[{kept - 1}] are lost (the {kept} before are read)",
+            })  # fmt: skip
+        if any_refused and isinstance(data, dict):
+            outside = find_refused({k: v for k, v in data.items() if k != "data_list"})
+            if isinstance(data.get("data_list"), Refused):
+                outside.append(("data_list", data["data_list"].name))
+            if outside:
+                raise UnsafePickleError(
+                    f"{self.infos_path}: refused global {outside[0][1]} at {outside[0][0]}: "
+                    "info pickles may only hold numpy arrays and plain Python values"
+                )
+        elif any_refused:
+            raise UnsafePickleError(
+                f"{self.infos_path}: refused global {find_refused(data)[0][1]}: info pickles "
+                "may only hold numpy arrays and plain Python values"
+            )
         if not isinstance(data, dict) or not isinstance(data.get("data_list"), list):
             raise ValueError(
                 f"{self.infos_path} is not an mmdetection3d v1.x info file (no data_list); "
@@ -223,11 +264,41 @@ class Mmdet3dInfosSource(Source):
         self.allow_no_frames = allow_no_frames
         self._infos = data["data_list"]
         self._index_of = {}
+        # data_list index -> (field, refused global) of entries that asked for code.
+        self._refused: dict[int, tuple[str, str]] = {}
         for i, info in enumerate(self._infos):
-            sid = self._entry_id(info, i)
+            field = f"data_list[{i}]"
+            if not isinstance(info, dict):
+                what = (
+                    f"refused global {info.name}"
+                    if isinstance(info, Refused)
+                    else f"a {type(info).__name__}, not a dict"
+                )
+                self._skip_entry(field, f"{self.infos_path}: {field} is {what}")
+                continue
+            try:
+                sid = self._entry_id(info, i)
+            except (TypeError, ValueError, AttributeError) as err:
+                self._skip_entry(field, f"{self.infos_path}: {field} has no usable id ({err})")
+                continue
             if sid in self._index_of:
                 sid = f"{sid}_{i}"
             self._index_of[sid] = i
+            if any_refused and (found := find_refused(info, field, limit=1)):
+                self._refused[i] = found[0]
+        if any_refused and len(self._refused) == len(self._index_of):
+            # Nothing in the file is clean: it is a hostile file, not one bad entry.
+            refused = [e["reason"] for e in self.skipped_entries if "refused" in e["reason"]]
+            refused += [f"{self.infos_path}: {f} is refused global {n}" for f, n in
+                        self._refused.values()]  # fmt: skip
+            raise UnsafePickleError(
+                f"{refused[0]}; info pickles may only hold numpy arrays and plain Python values"
+            )
+
+    def _skip_entry(self, field: str, reason: str) -> None:
+        self.skipped_entries.append(
+            {"scene_id": None, "file": str(self.infos_path), "field": field, "reason": reason}
+        )
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -283,6 +354,39 @@ class Mmdet3dInfosSource(Source):
             raise SceneSkip(f"{self.infos_path}: no sample {scene_id!r}")
         index = self._index_of[scene_id]
         info = self._infos[index]
+        if index in self._refused:
+            field, name = self._refused[index]
+            raise SceneSkip(
+                f"{self.infos_path}: {field} is refused global {name} (not loaded, not run)",
+                file=str(self.infos_path),
+                field=field,
+            )
+        try:
+            return self._load(scene_id, index, info)
+        except SceneSkip as err:
+            if getattr(err, "file", None) is not None:
+                raise
+            # A helper's complaint (`_mat`, `rq_decompose`) that does not say where it was.
+            raise SceneSkip(
+                f"{self.infos_path}: data_list[{index}] ({scene_id}): {err}",
+                file=str(self.infos_path),
+                field=f"data_list[{index}]",
+            ) from err
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            # A missing key or a value of the wrong shape in one entry: name the entry.
+            field = f"data_list[{index}]"
+            if isinstance(err, KeyError) and err.args:
+                field += f".{err.args[0]}"
+                detail = "missing key"
+            else:
+                detail = f"{type(err).__name__}: {err}"
+            raise SceneSkip(
+                f"{self.infos_path}: {field} ({scene_id}): {detail}",
+                file=str(self.infos_path),
+                field=field,
+            ) from err
+
+    def _load(self, scene_id: str, index: int, info: dict) -> Scene:
         loader = {
             "kitti": self._load_kitti,
             "sunrgbd": self._load_sunrgbd,
@@ -293,8 +397,21 @@ class Mmdet3dInfosSource(Source):
         frames, objects, world_from_points = loader(info, scene_id, dropped)
         if not frames and not self.allow_no_frames:
             reason = "; ".join(dropped) if dropped else "the info lists no images"
-            raise SceneSkip(f"{self.dataset} {scene_id}: no usable frame ({reason})")
+            raise SceneSkip(
+                f"{self.infos_path}: {self.dataset} {scene_id}: no usable frame ({reason})",
+                file=str(self.infos_path),
+                field=f"data_list[{index}].images",
+            )
         points = self._points(info, scene_id, world_from_points) if self.load_points else None
+        meta = {
+            "dataset": self.dataset,
+            "infos": str(self.infos_path),
+            "data_index": index,
+            "dropped_frames": dropped,
+        }
+        if points is not None and self.dataset in _LIDAR_DATASETS:
+            # A LiDAR sweep: occlusion splats its returns by angle from the sensor.
+            meta["lidar_origin"] = world_from_points[:3, 3].tolist()
         return Scene(
             scene_id=scene_id,
             source=self.name,
@@ -302,12 +419,7 @@ class Mmdet3dInfosSource(Source):
             objects=objects,
             points=points,
             root=str(self.root_path.resolve()),
-            meta={
-                "dataset": self.dataset,
-                "infos": str(self.infos_path),
-                "data_index": index,
-                "dropped_frames": dropped,
-            },
+            meta=meta,
         )
 
     def _resolve(self, rel: str | None, dirs: tuple[str, ...], **fmt) -> pathlib.Path | None:
@@ -389,6 +501,15 @@ class Mmdet3dInfosSource(Source):
             extra["label_name"] = self.classes[label]
             if box3d is None:
                 extra["invalid_bbox_3d"] = values.tolist()
+                # Dropped from the questions; observe makes the frames that may show it
+                # non-exhaustive and the run counts it.
+                problem = (
+                    f"{values.size} values" if values.size < 6
+                    else "a zero, negative or non-finite size or value"
+                )  # fmt: skip
+                extra["invalid_box3d"] = (
+                    f"{self.infos_path}: instances[{i}].bbox_3d {values.tolist()}: {problem}"
+                )
             objects.append(
                 SceneObject(
                     index=i,
@@ -447,6 +568,17 @@ class Mmdet3dInfosSource(Source):
             rect_from_lidar = _hom(cam["lidar2cam"])
         else:
             rect_from_lidar = None
+        if rect_from_lidar is not None and (problem := rigid_problem(rect_from_lidar)):
+            field = (
+                "images.R0_rect @ lidar_points.Tr_velo_to_cam"
+                if "R0_rect" in images and "Tr_velo_to_cam" in lidar
+                else "images.CAM2.lidar2cam"
+            )
+            raise SceneSkip(
+                f"{self.infos_path}: {scene_id} {field} is not a rigid pose: {problem}",
+                file=str(self.infos_path),
+                field=field,
+            )
         # Without LiDAR calibration the sweep cannot be placed; dropping it beats misplacing it.
         world_from_lidar = None if rect_from_lidar is None else world_from_rect @ rect_from_lidar
         return frames, objects, world_from_lidar
@@ -496,6 +628,12 @@ class Mmdet3dInfosSource(Source):
 
     def _load_scannet(self, info: dict, scene_id: str, dropped: list[str]):
         align = _hom(info["axis_align_matrix"]) if "axis_align_matrix" in info else np.eye(4)
+        if problem := rigid_problem(align):
+            raise SceneSkip(
+                f"{self.infos_path}: {scene_id} axis_align_matrix is not rigid: {problem}",
+                file=str(self.infos_path),
+                field="axis_align_matrix",
+            )
 
         def box_fn(v):
             if v.size < 6 or not _box_ok(v[:6], slice(3, 6)):
@@ -519,6 +657,10 @@ class Mmdet3dInfosSource(Source):
             if not np.all(np.isfinite(cam2global)):
                 # ScanNet marks frames whose tracking failed with -inf poses.
                 dropped.append(f"{frame_id}: invalid pose")
+                continue
+            if problem := rigid_problem(cam2global):
+                # A mirrored or scaled pose would flip or stretch every relation of the frame.
+                dropped.append(f"{frame_id}: {self.infos_path} images[{k}].cam2global is {problem}")
                 continue
             image = self._image(entry, frame_id, scene_id, "", dropped)
             if image is None:
@@ -557,6 +699,12 @@ class Mmdet3dInfosSource(Source):
                 cam_from_lidar = np.linalg.inv(_hom(entry["cam2ego"])) @ _hom(lidar["lidar2ego"])
             else:
                 dropped.append(f"{cam_name}: no lidar2cam (nor cam2ego + lidar2ego)")
+                continue
+            if problem := rigid_problem(cam_from_lidar):
+                field = "lidar2cam" if "lidar2cam" in entry else "cam2ego / lidar2ego"
+                dropped.append(
+                    f"{cam_name}: {self.infos_path} images.{cam_name}.{field} is {problem}"
+                )
                 continue
             image = self._image(entry, cam_name, scene_id, cam_name, dropped)
             if image is None:

@@ -260,6 +260,16 @@ class ProceduralSource(Source):
         is set (default 0.3).
     """
 
+    OPTIONS = (
+        ("num_scenes", 32),
+        ("seed", 0),
+        ("views_per_scene", 3),
+        ("width", 320),
+        ("height", 240),
+        ("mesh_dir", ""),
+        ("mesh_fraction", 0.3),
+    )
+
     def __init__(self, root: str | None = None, **options):
         super().__init__(root or "", **options)
         self.num_scenes = int(options.get("num_scenes", 32))
@@ -482,6 +492,20 @@ class ProceduralSource(Source):
                     continue
                 obj.boxes2d[frame_id] = mask_lib.mask_box(mask).astype(np.float64)
                 obj.masks[frame_id] = mask_lib.encode_rle(mask)
+                obj.extra.setdefault("pixels", {})[frame_id] = int(mask.sum())
+        # The exact ground truth, kept apart from the objects: a lifting run discards their
+        # boxes (and drops objects it cannot lift), the ground-truth file still needs them.
+        truth = [
+            {
+                "index": o.index,
+                "category": o.category,
+                "caption": o.caption,
+                "box3d": o.box3d,
+                "boxes2d": dict(o.boxes2d),
+                "pixels": dict(o.extra.get("pixels", {})),
+            }
+            for o in objects
+        ]
         return Scene(
             scene_id=scene_id,
             source="procedural",
@@ -494,6 +518,8 @@ class ProceduralSource(Source):
                 "room_instance_id": ROOM_ID,
                 # What a lifting of these views would run on: all of it exact by construction.
                 "estimators": {"depth": "rendered", "intrinsics": "exact", "gravity": "exact"},
+                # Read by `writers.ground_truth` (world-frame boxes, per-view pixel boxes).
+                "ground_truth": truth,
             },
         )
 

@@ -70,7 +70,7 @@ from PIL import Image
 
 from jax_spatial.lift import estimators as est
 from jax_spatial.lift.scene_lift import GravityTable, open_image, tilt_pose
-from jax_spatial.scene import Frame, Scene, SceneObject, SceneSkip
+from jax_spatial.scene import Frame, Scene, SceneObject, SceneSkip, check_rigid
 from jax_spatial.sources import Source, register
 from jax_spatial.sources.coco import readable_name, xywh_to_xyxy
 
@@ -315,7 +315,11 @@ class RgbdFramesSource(Source):
         try:
             depth = decode_depth(entry["depth"], dataset)
         except (OSError, ValueError) as err:
-            raise SceneSkip(f"{scene_id}: unreadable depth {entry['depth']}: {err}") from err
+            raise SceneSkip(
+                f"{scene_id}: unreadable depth {entry['depth']}: {err}",
+                file=str(entry["depth"]),
+                field="depth",
+            ) from err
         if depth.shape != (height, width):
             raise SceneSkip(
                 f"{scene_id}: depth is {depth.shape[1]}x{depth.shape[0]}, "
@@ -364,7 +368,12 @@ class RgbdFramesSource(Source):
         poses = read_trajectory(traj)
         pose = poses.get(entry["index"])
         if pose is None or not np.all(np.isfinite(pose)):
-            raise SceneSkip(f"{traj}: no valid pose for frame {entry['index']}")
+            raise SceneSkip(
+                f"{traj}: no valid pose for frame {entry['index']}",
+                file=str(traj),
+                field=f"pose {entry['index']}",
+            )
+        check_rigid(pose, traj, f"pose of frame {entry['index']}")
         zup = np.eye(4)
         zup[:3, :3] = _UP[self.up_axis]
         return zup @ pose, f"trajectory:{self.up_axis}-up"

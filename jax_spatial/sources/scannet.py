@@ -42,7 +42,15 @@ import os
 import numpy as np
 from PIL import Image
 
-from jax_spatial.scene import Box3D, Frame, Scene, SceneObject, SceneSkip
+from jax_spatial.scene import (
+    Box3D,
+    Frame,
+    Scene,
+    SceneObject,
+    SceneSkip,
+    box_problem,
+    rigid_problem,
+)
 from jax_spatial.sources import Source, register
 
 log = logging.getLogger(__name__)
@@ -63,17 +71,57 @@ def readable_category(name: str) -> str:
     return _READABLE.get(name.replace(" ", ""), name)
 
 
-def _load_infos(path: str) -> list[dict]:
-    # The infos are pickles; only numpy and builtins may be rebuilt from them.
-    from jax_spatial.sources.safe_pickle import load_pickle
+def _load_infos(path: str, skipped: list | None = None) -> list[dict]:
+    # The infos are pickles; only numpy and builtins may be rebuilt from them. Refused globals
+    # are marked, not fatal, so that one hostile entry is skipped alone (`_index`).
+    from jax_spatial.sources.safe_pickle import (
+        Refused,
+        UnsafePickleError,
+        load_pickle_marked,
+        salvage_truncated,
+    )
 
-    infos = load_pickle(path)
+    try:
+        infos, _ = load_pickle_marked(path)
+    except SceneSkip as err:
+        # A truncated file keeps the entries before the cut; the rest are reported lost.
+        salvaged = salvage_truncated(path) if "truncated" in str(err) else None
+        if salvaged is None or not isinstance(salvaged[0], list) or skipped is None:
+            raise
+        infos = salvaged[0]
+        skipped.append({
+            "scene_id": None,
+            "file": path,
+            "field": f"[{len(infos)}:]",
+            "reason": f"{path}: truncated pickle; the entries after entry {len(infos) - 1} "
+            f"are lost (the {len(infos)} before are read)",
+        })  # fmt: skip
+    if isinstance(infos, Refused):
+        raise UnsafePickleError(f"{path}: refused global {infos.name}")
     if not isinstance(infos, list):
         raise SceneSkip(
             f"{path}: not an mmdetection3d v1.0 ScanNet infos list (got {type(infos).__name__}); "
             "the v1.x `data_list` layout is read by the mmdet3d source"
         )
     return infos
+
+
+def _entry_id(path: str, i: int, info, skipped: list) -> str | None:
+    """An infos entry's scene id (`point_cloud.lidar_idx`); None, recorded in `skipped`, when
+    the entry is not a dict or names none."""
+    from jax_spatial.sources.safe_pickle import Refused
+
+    field = f"[{i}]"
+    if isinstance(info, Refused):
+        reason = f"{path}: entry {i} is refused global {info.name}"
+    elif not isinstance(info, dict):
+        reason = f"{path}: entry {i} is a {type(info).__name__}, not a dict"
+    elif not isinstance(info.get("point_cloud"), dict) or not info["point_cloud"].get("lidar_idx"):
+        field, reason = f"[{i}].point_cloud.lidar_idx", f"{path}: entry {i} has no scene id"
+    else:
+        return str(info["point_cloud"]["lidar_idx"])
+    skipped.append({"scene_id": None, "file": path, "field": field, "reason": reason})
+    return None
 
 
 @register("scannet")
@@ -89,6 +137,8 @@ class ScanNetSource(Source):
       boxes: "aligned" (default, room-aligned oriented box) or "unaligned" (world-axis box).
       max_frames: keep at most this many frames per scene, evenly spaced (default all).
     """
+
+    OPTIONS = (("infos", None), ("points", ""), ("boxes", "aligned"), ("max_frames", 0))
 
     def __init__(self, root: str, **options):
         super().__init__(root, **options)
@@ -113,15 +163,20 @@ class ScanNetSource(Source):
                 if not os.path.exists(path):
                     raise SceneSkip(f"ScanNet infos file not found: {path}")
                 try:
-                    infos = _load_infos(path)
+                    infos = _load_infos(path, self.skipped_entries)
                 except Exception as err:
                     if explicit:
                         raise
-                    # A globbed file of another layout (v1.x) may sit beside the v1.0 one.
+                    # A globbed file of another layout (v1.x) may sit beside the v1.0 one;
+                    # one that does not load at all (truncated, hostile) is reported.
                     log.info("ignoring %s: %s", path, err)
+                    if "v1.x" not in str(err):
+                        self.skipped_entries.append(
+                            {"scene_id": None, "file": path, "field": None, "reason": str(err)}
+                        )
                     continue
-                for info in infos:
-                    scene_id = str(info.get("point_cloud", {}).get("lidar_idx", ""))
+                for i, info in enumerate(infos):
+                    scene_id = _entry_id(path, i, info, self.skipped_entries)
                     if scene_id:
                         entries[scene_id] = (path, info)
             self._entries = entries
@@ -137,6 +192,29 @@ class ScanNetSource(Source):
         if scene_id not in entries:
             raise SceneSkip(f"scene {scene_id}: no entry in the ScanNet infos under {self.root}")
         infos_path, info = entries[scene_id]
+        from jax_spatial.sources.safe_pickle import find_refused
+
+        refused = find_refused(info, limit=1)
+        if refused:
+            raise SceneSkip(
+                f"{infos_path}: scene {scene_id}: {refused[0][0]} is refused global "
+                f"{refused[0][1]} (not loaded, not run)",
+                file=infos_path,
+                field=refused[0][0],
+            )
+        try:
+            return self._load(scene_id, infos_path, info)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            # A missing key or a value of the wrong shape in one entry: name the entry.
+            field = str(err.args[0]) if isinstance(err, KeyError) and err.args else None
+            detail = "missing key" if field else f"{type(err).__name__}: {err}"
+            raise SceneSkip(
+                f"{infos_path}: scene {scene_id}: {field + ': ' if field else ''}{detail}",
+                file=infos_path,
+                field=field,
+            ) from err
+
+    def _load(self, scene_id: str, infos_path: str, info: dict) -> Scene:
         K = np.asarray(info["intrinsics"], np.float64)[:3, :3]
         extrinsics = list(info.get("extrinsics", []))
         img_paths = list(info.get("img_paths", []))
@@ -146,18 +224,33 @@ class ScanNetSource(Source):
             )
 
         frames, skipped = [], []
-        for rel, pose in zip(img_paths, extrinsics, strict=True):
+        for k, (rel, pose) in enumerate(zip(img_paths, extrinsics, strict=True)):
             frame_id = os.path.splitext(os.path.basename(rel))[0]
             pose = np.asarray(pose, np.float64)
             if pose.shape != (4, 4) or not np.all(np.isfinite(pose)):
                 skipped.append({"frame_id": frame_id, "reason": "non-finite pose"})
                 continue
+            problem = rigid_problem(pose)
+            if problem is not None:
+                # A mirrored or scaled pose would flip or stretch every relation of the frame.
+                skipped.append({
+                    "frame_id": frame_id,
+                    "reason": "pose is not rigid",
+                    "detail": f"{infos_path}: extrinsics[{k}] is {problem}",
+                    "file": str(infos_path),
+                    "field": f"extrinsics[{k}]",
+                })  # fmt: skip
+                continue
             path = self._find_image(scene_id, rel)
             if path is None:
                 skipped.append({"frame_id": frame_id, "reason": "image not found"})
                 continue
-            with Image.open(path) as image:  # reads the header only
-                width, height = image.size
+            try:
+                with Image.open(path) as image:  # reads the header only
+                    width, height = image.size
+            except (OSError, ValueError, SyntaxError):
+                skipped.append({"frame_id": frame_id, "reason": f"unreadable image {path}"})
+                continue
             frames.append(
                 Frame(
                     frame_id=frame_id,
@@ -169,7 +262,10 @@ class ScanNetSource(Source):
                 )
             )
         for s in skipped:
-            log.warning("scene %s: skipping frame %s: %s", scene_id, s["frame_id"], s["reason"])
+            log.warning(
+                "scene %s: skipping frame %s: %s", scene_id, s["frame_id"],
+                s.get("detail", s["reason"]),
+            )  # fmt: skip
         if not frames:
             reasons = collections.Counter(s["reason"] for s in skipped)
             raise SceneSkip(f"scene {scene_id}: no usable frame ({dict(reasons)})")
@@ -179,7 +275,7 @@ class ScanNetSource(Source):
             frames = [frames[i] for i in keep]
 
         annos = info.get("annos", {})
-        objects = self._objects(scene_id, annos)
+        objects = self._objects(scene_id, annos, infos_path)
         points = self._points(scene_id, info)
         return Scene(
             scene_id=scene_id,
@@ -210,7 +306,7 @@ class ScanNetSource(Source):
                 return candidate
         return None
 
-    def _objects(self, scene_id: str, annos: dict) -> list[SceneObject]:
+    def _objects(self, scene_id: str, annos: dict, infos_path="infos") -> list[SceneObject]:
         n = int(annos.get("gt_num", len(annos.get("name", []))))
         if n == 0:
             return []
@@ -236,12 +332,24 @@ class ScanNetSource(Source):
         classes = np.asarray(annos.get("class", np.full(n, -1))).astype(int)
         objects = []
         for i in range(n):
+            extra = {"class_id": int(classes[i]), "raw_name": str(names[i])}
+            problem = box_problem(centres[i], raw[i, 3:6], rotation)
+            if problem is None:
+                box3d = Box3D(centre=centres[i], extent=raw[i, 3:6], rotation=rotation)
+            else:
+                # Dropped from the questions; observe makes the frames non-exhaustive and the
+                # run counts it.
+                box3d = None
+                field = "gt_boxes_upright_depth" if mode == "aligned" else (
+                    "unaligned_gt_boxes_upright_depth"
+                )  # fmt: skip
+                extra["invalid_box3d"] = f"{infos_path}: {scene_id} annos.{field}[{i}]: {problem}"
             objects.append(
                 SceneObject(
                     index=int(index[i]),
                     category=readable_category(names[i]),
-                    box3d=Box3D(centre=centres[i], extent=raw[i, 3:6], rotation=rotation),
-                    extra={"class_id": int(classes[i]), "raw_name": str(names[i])},
+                    box3d=box3d,
+                    extra=extra,
                 )
             )
         return objects

@@ -91,6 +91,10 @@ def project_depth(points, world_from_cam, K, width: int, height: int, dilate_px:
 class SunRgbdLiftedSource(Source):
     """SUN RGB-D mmdetection3d infos, lifted from projected-point depth and 2D boxes."""
 
+    # Handed on to `Mmdet3dInfosSource`.
+    OPTIONS = (("infos", None), ("dataset", "sunrgbd"), ("load_points", True),
+               ("allow_no_frames", False))  # fmt: skip
+
     def __init__(
         self,
         root: str,

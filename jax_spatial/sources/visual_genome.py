@@ -51,6 +51,7 @@ import numpy as np
 from jax_spatial.lift.scene_lift import build_estimators, estimate_frame
 from jax_spatial.scene import Scene, SceneObject, SceneSkip
 from jax_spatial.sources import Source, register
+from jax_spatial.sources.coco import read_json
 
 FRAME_ID = "image"
 _IMAGE_DIRS = ("VG_100K", "VG_100K_2", "images", ".")
@@ -64,17 +65,21 @@ def find_json(root: pathlib.Path, name: str):
     """Loads `name` from `root/name`, else from the first zip in root that holds it, else None."""
     direct = root / name
     if direct.is_file():
-        with open(direct) as f:
-            return json.load(f)
+        return read_json(direct)
     for zpath in sorted(root.glob("*.zip")):
         try:
             with zipfile.ZipFile(zpath) as zf:
                 for member in zf.namelist():
                     if member == name or member.endswith("/" + name):
                         with zf.open(member) as f:
-                            return json.load(f)
-        except zipfile.BadZipFile:
-            continue
+                            try:
+                                return json.load(f)
+                            except json.JSONDecodeError as err:
+                                raise ValueError(
+                                    f"{zpath}:{member}:{err.lineno}: not valid JSON ({err.msg})"
+                                ) from None
+        except (zipfile.BadZipFile, EOFError):
+            continue  # a truncated or foreign zip: the JSON may be in another one
     return None
 
 
@@ -136,19 +141,48 @@ class VisualGenomeSource(Source):
             raise FileNotFoundError(
                 f"no objects.json or attributes.json in {root} (nor inside its zip files)"
             )
-        self._objects = {int(e["image_id"]): e.get(key) or [] for e in entries}
-        image_data = find_json(self.root_path, "image_data.json") or []
-        self.image_data = {int(e.get("image_id", e.get("id"))): e for e in image_data}
+        # A bad entry costs only itself: it is listed in `skipped_entries`, the rest is read.
+        self._objects = {}
+        for k, e in enumerate(self._list(entries, f"{key}.json")):
+            try:
+                objects = e.get(key) or []
+                if not isinstance(objects, list):
+                    raise TypeError(f"{key} is a {type(objects).__name__}, not a list")
+                self._objects[int(e["image_id"])] = objects
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                self._skip_entry(f"{key}.json", f"[{k}]", err)
+        self.image_data = {}
+        for k, e in enumerate(self._list(find_json(self.root_path, "image_data.json") or [],
+                                         "image_data.json")):  # fmt: skip
+            try:
+                self.image_data[int(e.get("image_id", e.get("id")))] = e
+            except (TypeError, ValueError, AttributeError) as err:
+                self._skip_entry("image_data.json", f"[{k}]", err)
+        self._regions = {}
         regions = find_json(self.root_path, "region_descriptions.json") or []
-        self._regions = {
-            int(e.get("id", e.get("image_id", -1))): e.get("regions", []) for e in regions
-        }
+        for k, e in enumerate(self._list(regions, "region_descriptions.json")):
+            try:
+                self._regions[int(e.get("id", e.get("image_id", -1)))] = e.get("regions", [])
+            except (TypeError, ValueError, AttributeError) as err:
+                self._skip_entry("region_descriptions.json", f"[{k}]", err)
         depth_dir = None if depth_dir is None else str(self._under_root(depth_dir))
         self.estimators = build_estimators(
             depth_dir=depth_dir, depth_suffix=depth_suffix, depth_scale=depth_scale,
             depth_estimator=depth_estimator, intrinsics=intrinsics, hfov_deg=hfov_deg,
             gravity=gravity,
         )  # fmt: skip
+
+    def _list(self, value, name: str) -> list:
+        if not isinstance(value, list):
+            raise ValueError(f"{self.root_path / name}: not a list of entries")
+        return value
+
+    def _skip_entry(self, name: str, field: str, err: Exception) -> None:
+        what = f"missing key {err.args[0]!r}" if isinstance(err, KeyError) else str(err)
+        file = str(self.root_path / name)
+        self.skipped_entries.append(
+            {"scene_id": None, "file": file, "field": field, "reason": f"{file}{field}: {what}"}
+        )
 
     def _under_root(self, path) -> pathlib.Path:
         path = pathlib.Path(path)
@@ -208,7 +242,21 @@ class VisualGenomeSource(Source):
             raise SceneSkip(f"Visual Genome: no image {scene_id} in the annotations")
         path = self.image_path(image_id)
         if path is None:
-            raise SceneSkip(f"Visual Genome image {image_id}.jpg not found under {self.images_dir}")
+            raise SceneSkip(
+                f"Visual Genome image {image_id}.jpg not found under {self.images_dir}",
+                file=str(self.images_dir / f"{image_id}.jpg"),
+                field="image",
+            )
+        try:
+            objects = self.read_objects(image_id)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            name = "attributes.json" if self.has_attributes else "objects.json"
+            raise SceneSkip(
+                f"{self.root_path / name}: objects of image {image_id}: "
+                f"{type(err).__name__}: {err}",
+                file=str(self.root_path / name),
+                field=f"image_id {image_id}.objects",
+            ) from None
         frame, names = estimate_frame(FRAME_ID, str(path), self.estimators)
         frame.exhaustive = False
         regions = []
@@ -222,7 +270,7 @@ class VisualGenomeSource(Source):
             scene_id=scene_id,
             source=self.name,
             frames=[frame],
-            objects=self.read_objects(image_id),
+            objects=objects,
             root=str(self.root_path.resolve()),
             meta={"image_id": image_id, "estimators": names, "regions": regions},
         )

@@ -28,6 +28,10 @@ Styles:
 
 Line order is the dataset's example order, then question order, then `FORMATS` order, so a
 re-export of the same dataset with the same seed is byte-identical.
+
+Every image is decoded before a line is written about it: an example whose image does not
+decode (a truncated file) or that lacks a field is skipped and listed in the summary's
+`skipped`, and the rest are written.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from collections.abc import Iterable, Sequence
 
 from jax_spatial import reading
 from jax_spatial.datasets.examples import image_format
+from jax_spatial.errors import UserError
 from jax_spatial.formats.expand import expand_formats, parse_select
 from jax_spatial.writers import overlay_images
 from jax_spatial.writers.jsonl import JsonlWriter, chat_record
@@ -60,6 +65,8 @@ class ExportSummary:
       images: image files written (raw frames + drawn overlays).
       per_format: lines per format id.
       array_path: the JSON-array copy of the lines (`json_array=True`), else None.
+      skipped: `{"key", "field", "reason"}` of examples not written: an image that does not
+        decode (a truncated file), an example missing a field.
     """
 
     path: str
@@ -69,6 +76,7 @@ class ExportSummary:
     images: int = 0
     per_format: dict = dataclasses.field(default_factory=dict)
     array_path: str | None = None
+    skipped: list = dataclasses.field(default_factory=list)
 
 
 def llava_record(record: dict) -> dict:
@@ -88,12 +96,35 @@ def open_source(data_dir: str | os.PathLike, name: str | None = None, split: str
         dataset folder itself (`.../spatial_qa/procedural_small/1.0.0`).
       name: "spatial_qa/procedural_small" (optionally with ":1.0.0").
       split: the split to read.
+
+    Raises:
+      UserError: no built dataset there, or no such split (the message says where it looked).
     """
     import tensorflow_datasets as tfds
 
+    root = pathlib.Path(data_dir)
     if name:
-        return tfds.data_source(name, split=split, data_dir=str(data_dir))
-    return tfds.builder_from_directory(str(data_dir)).as_data_source(split=split)
+        folder = root / name.split(":", 1)[0]
+        if not any(folder.glob("*/dataset_info.json")):
+            raise UserError(
+                f"no built dataset {name} under {data_dir} (expected "
+                f"{folder}/<version>/dataset_info.json; build it with `tfds build`)"
+            )
+    elif not (root / "dataset_info.json").is_file():
+        raise UserError(
+            f"{data_dir} is not a built dataset folder (no dataset_info.json); pass the TFDS "
+            "data dir with --name, or the <name>/<config>/<version> folder"
+        )
+    try:
+        if name:
+            return tfds.data_source(name, split=split, data_dir=str(data_dir))
+        return tfds.builder_from_directory(str(data_dir)).as_data_source(split=split)
+    except Exception as error:  # noqa: BLE001 - tfds raises many kinds for a bad dataset
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UserError(
+            f"cannot read dataset {name or data_dir} split {split!r}: "
+            f"{type(error).__name__}: {first}"
+        ) from None
 
 
 def raw_image_name(key: str, data: bytes) -> str:
@@ -134,7 +165,19 @@ def export_examples(
     with JsonlWriter(path) as writer:
         for example in examples:
             summary.frames += 1
-            records = reading.frame_records(example)
+            try:
+                records = reading.frame_records(example)
+                if records:
+                    verify_image(records[0][0].image_bytes)
+            except (KeyError, ValueError, TypeError, OSError) as error:
+                # One bad example must not cost the others; it is listed, not written.
+                key = example.get("key", b"?") if isinstance(example, dict) else "?"
+                key = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+                field = "image" if isinstance(error, OSError) else _field_of(error)
+                summary.skipped.append(
+                    {"key": key, "field": field, "reason": f"{type(error).__name__}: {error}"}
+                )
+                continue
             summary.qa += len(records)
             if not records:
                 continue
@@ -168,6 +211,29 @@ def export_examples(
     if json_array:
         summary.array_path = str(write_json_array(path, out / f"{style}.json"))
     return summary
+
+
+def verify_image(data) -> None:
+    """Decodes encoded image bytes fully (a truncated file fails here, not in a trainer).
+
+    Raises:
+      OSError: the bytes are missing, truncated or not an image.
+    """
+    import io
+
+    from PIL import Image
+
+    if not data:
+        raise OSError("no image bytes")
+    try:
+        with Image.open(io.BytesIO(bytes(data))) as image:
+            image.load()
+    except (OSError, ValueError, SyntaxError) as error:
+        raise OSError(f"undecodable image: {error}") from error
+
+
+def _field_of(error: BaseException) -> str:
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else ""
 
 
 def write_json_array(jsonl_path: str | os.PathLike, json_path: str | os.PathLike) -> pathlib.Path:
@@ -225,5 +291,6 @@ __all__: Sequence[str] = [
     "llava_record",
     "open_source",
     "raw_image_name",
+    "verify_image",
     "write_json_array",
 ]

@@ -10,7 +10,8 @@ A line looks like::
      "meta": {"task": "position", "relation": "left_of", "kind": "yes_no",
               "canonical": "yes", "choices": [], "template": "...",
               "objects": [{"index": 2, "category": "car", "box": [x1, y1, x2, y2],
-                           "box_1000": [..], "box_source": "annotated"}, ...],
+                           "box_1000": [..], "box_source": "annotated",
+                           "referring": "the leftmost car"}, ...],
               "source": "kitti", "scene_id": "000008", "frame_id": "image_2"}}
 
 `box` is in pixels of the original image; `box_1000` is the InternVL convention, integers in
@@ -101,6 +102,9 @@ def chat_record(
                 "box": box,
                 "box_1000": box_to_1000(obs.box2d[pos], obs.width, obs.height),
                 "box_source": obs.box2d_source[pos],
+                # The words that single it out ("the leftmost car"); null: only its box,
+                # mask or mark does (`FrameObservation.referring`).
+                "referring": None if obs.referring is None else obs.referring[pos],
             }
         )
     qa_id = qa_id_of(obs, number)

@@ -53,20 +53,63 @@ class SpatialQAConfig(tfds.core.BuilderConfig):
       source: registry name (`jax_spatial.sources`).
       root: the source's data folder; None means `<manual_dir>/<source>` for data sources.
       options: source options as `(name, value)` pairs (e.g. `("num_scenes", 8)`).
+      set_options: source options as `"key=value"` strings, read as `jax-spatial generate
+        --set` reads them (typed after the source's defaults; an unknown key is an error
+        naming the known ones). They win over `options`.
+      options_path: a JSON file of `{"key": value}` source options, read before
+        `set_options`. Any config can be given whole as JSON on the command line:
+        `tfds build ... --config='{"name": "coco_dpt", "source": "coco", "lift": true,
+        "set_options": ["depth_estimator=Intel/dpt-large", "hfov_deg=55"]}'`.
       lift: wrap the source with `scene_lift.lifted` (image-only sources).
       scenes_per_shard: scenes generated together, batched on one worker. Fixes the unit of
         work, so the output does not depend on how many workers ran.
       max_scenes: cap on the scenes read (sorted ids); None for all.
       seed: the engine's seed (question sampling and phrasing).
+      split_fractions: `(split, fraction)` pairs: each scene goes to one split by a stable
+        hash of its id (`examples.scene_split`), so no scene has frames in two splits.
     """
 
     source: str = "procedural"
     root: str | None = None
     options: tuple = ()
+    set_options: tuple = ()
+    options_path: str | None = None
     lift: bool = False
     scenes_per_shard: int = 8
     max_scenes: int | None = None
     seed: int = 0
+    split_fractions: tuple = (("train", 1.0),)
+
+
+def _options_from(config: SpatialQAConfig) -> dict:
+    """The options of `options_path` and `set_options` (see `SpatialQAConfig`)."""
+    import json
+
+    from jax_spatial.config import parse_options
+    from jax_spatial.errors import UserError
+    from jax_spatial.sources import source_options
+
+    out = {}
+    if config.options_path:
+        path = epath.Path(config.options_path)
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(f"options_path {path}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"options_path {path}: expected a JSON object of options")
+        known = source_options(config.source)
+        unknown = sorted(set(loaded) - set(known))
+        if unknown:
+            raise UserError(
+                f"options_path {path}: unknown {config.source} option(s) {unknown}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        out.update(loaded)
+    if config.set_options:
+        known = source_options(config.source)
+        out.update(parse_options(config.set_options, known, what=f"{config.source} option"))
+    return out
 
 
 def _config(name, description, source, **kwargs) -> SpatialQAConfig:
@@ -76,9 +119,12 @@ def _config(name, description, source, **kwargs) -> SpatialQAConfig:
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Spatial QA over one source; a config per source."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {
         "1.0.0": "One example per frame: encoded image bytes, view-space objects, QA records.",
+        "1.1.0": "objects/referring: the words naming each object (unique caption or relative "
+        "expression, '' when only pointing singles it out); questions about objects that share "
+        "a category, asked in pointing formats.",
     }
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Procedural configs need no data. The others read their source from `--manual_dir` "
@@ -144,6 +190,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _source_spec(self, dl_manager) -> examples.SourceSpec:
         config: SpatialQAConfig = self.builder_config
         options = dict(config.options)
+        options.update(_options_from(config))
         root = config.root
         if config.source != "procedural" and root is None:
             try:
@@ -183,8 +230,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             ) from error
         config: SpatialQAConfig = self.builder_config
         scene_ids = sorted(scene_ids)[: config.max_scenes] if config.max_scenes else scene_ids
-        shards = examples.partition(scene_ids, config.scenes_per_shard)
-        return {"train": self._generate_examples(spec, shards)}
+        fractions = dict(config.split_fractions)
+        by_split = {name: [] for name in fractions}
+        for scene_id in scene_ids:
+            by_split[examples.scene_split(scene_id, config.split_fractions)].append(scene_id)
+        empty = [name for name, ids in by_split.items() if not ids]
+        if empty:
+            # TFDS cannot write a split without examples; with few scenes a small fraction
+            # may get none. Say so rather than fail the whole build.
+            log.warning(
+                "spatial_qa/%s: no scene of %d hashes into split(s) %s; they are left out",
+                config.name, len(scene_ids), ", ".join(empty),
+            )
+        return {
+            name: self._generate_examples(spec, examples.partition(ids, config.scenes_per_shard))
+            for name, ids in by_split.items()
+            if ids
+        }
 
     def _generate_examples(self, spec: examples.SourceSpec, shards):
         from jax_spatial.engine import GenerateConfig

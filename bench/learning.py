@@ -1,0 +1,227 @@
+r"""Does the data teach? `tiny_vlm` trained on procedural spatial QA, scored on held-out rooms.
+
+    python bench/learning.py [--steps 1500] [--train-scenes 400] [--test-scenes 80]
+        [--eval-items 3000] [--out docs/learning] [--runs trained,blind,caption_raw]
+
+Builds a training set and a held-out test set from disjoint procedural scene seeds (timed
+separately), then trains the same model three ways for the same number of steps:
+
+* trained: images and every instruction format (formats sampled per question per epoch);
+* blind: the same, every image zeroed: what the wording alone teaches;
+* caption_raw: images, but only the plain caption/raw format (the paper's ablation in small).
+
+and scores each, plus the majority answer of the training set per (task, kind), on every
+suitable format of every held-out question (up to `--eval-items`, sampled). Prints and writes
+`<out>/learning.json`, `<out>/learning.md` (tables per task and per format family) and
+`<out>/learning.png` (loss and held-out accuracy curves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TASKS = ("position", "size", "existence", "counting")
+FAMILIES = ("caption", "ref", "ref_region_box", "ref_caption_box", "image_text")
+
+
+def build(data_dir, args) -> dict:
+    from jax_spatial.datasets.build import build_dataset
+
+    timings = {}
+    for name, scenes, seed, split in (
+        ("learn_train", args.train_scenes, 1000, "train"),
+        ("learn_test", args.test_scenes, 2000, "test"),
+    ):
+        t = time.perf_counter()
+        build_dataset(
+            data_dir,
+            name,
+            num_scenes=scenes,
+            seed=seed,
+            views_per_scene=3,
+            width=128,
+            height=96,
+            scenes_per_shard=16,
+            split_fractions=((split, 1.0),),
+        )
+        timings[name] = round(time.perf_counter() - t, 1)
+    return timings
+
+
+def run_config(args, data_dir, kind: str):
+    from jax_spatial.train import trainer
+
+    c = trainer.default_config()
+    c.seed = args.seed
+    c.steps = args.steps
+    c.batch_size = args.batch_size
+    c.log_every = 25
+    c.eval_every = args.eval_every
+    c.ckpt_every = args.steps
+    c.keep_checkpoints = 1
+    c.data.data_dir = str(data_dir)
+    c.data.name = "spatial_qa/learn_train"
+    c.data.eval_name = "spatial_qa/learn_test"
+    c.data.eval_split = "test"
+    c.eval.max_items = args.eval_items
+    c.eval.every_format = True
+    c.data.blind = kind == "blind"
+    if kind == "caption_raw":
+        c.data.formats = "caption/raw"
+    return c
+
+
+def table_rows(results: dict, group: str, keys) -> list[str]:
+    names = list(results)
+    lines = ["| " + group + " | " + " | ".join(names) + " | n |", "|---" * (len(names) + 2) + "|"]
+    for key in keys:
+        cells, n = [], 0
+        for name in names:
+            entry = results[name]["eval"].get(group, {}).get(key)
+            cells.append(f"{entry['accuracy']:.1f}" if entry else "-")
+            n = entry["n"] if entry else n
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {n} |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(REPO / "out" / "learning" / "tfds"))
+    parser.add_argument("--work", default=str(REPO / "out" / "learning" / "runs"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "learning"))
+    parser.add_argument("--train-scenes", type=int, default=400)
+    parser.add_argument("--test-scenes", type=int, default=80)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-items", type=int, default=3000)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--runs", default="trained,blind,caption_raw")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from jax_spatial.train import data as data_lib
+    from jax_spatial.train import evaluate as eval_lib
+    from jax_spatial.train import trainer
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    build_seconds = build(args.data_dir, args)
+    print(f"datasets built in {build_seconds} s")
+    results: dict[str, dict] = {}
+    eval_rows = None
+    for kind in args.runs.split(","):
+        work = pathlib.Path(args.work) / kind
+        if work.exists():
+            import shutil
+
+            shutil.rmtree(work)
+        t = time.perf_counter()
+        summary = trainer.train(run_config(args, args.data_dir, kind), work, show_progress=True)
+        results[kind] = {
+            "eval": summary["eval"],
+            "train_seconds": round(time.perf_counter() - t, 1),
+            "final_loss": summary["final_loss"],
+            "data_wait_fraction": round(summary["data_wait_fraction"], 4),
+            "parameters": summary["parameters"],
+            "metrics": str(work / "metrics.jsonl"),
+        }
+        if eval_rows is None:
+            eval_rows = [json.loads(x) for x in (work / "eval_predictions.jsonl").open()]
+        print(
+            kind,
+            json.dumps({k: v for k, v in results[kind].items() if k != "eval"}),
+            {t: round(v["accuracy"], 1) for t, v in summary["eval"]["task"].items()},
+        )
+    # Majority answer of the training set per (task, kind), on the same held-out items.
+    train_source = data_lib.open_split(args.data_dir, "spatial_qa/learn_train", "train")
+    train_meta = [
+        {
+            "task": ex["qa"]["task"][k].decode(),
+            "kind": ex["qa"]["kind"][k].decode(),
+            "canonical": ex["qa"]["canonical"][k].decode(),
+        }
+        for ex in (train_source[i] for i in range(len(train_source)))
+        for k in range(len(ex["qa"]["kind"]))
+    ]
+    eval_meta = [{**r, "qa_id": r["id"]} for r in eval_rows]
+    results = {"majority": {"eval": eval_lib.majority_table(train_meta, eval_meta)}, **results}
+    report = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "build_seconds": build_seconds,
+        "train_scenes": args.train_scenes,
+        "test_scenes": args.test_scenes,
+        "eval_items": len(eval_rows),
+        "results": results,
+    }
+    (out / "learning.json").write_text(json.dumps(report, indent=2))
+    lines = [
+        f"Held-out exact accuracy (%), {len(eval_rows)} (question, format) items from "
+        f"{args.test_scenes} unseen rooms; {args.steps} steps of {args.batch_size}.",
+        "",
+    ]
+    lines += table_rows(results, "task", TASKS) + [""]
+    lines += table_rows(results, "family", FAMILIES) + [""]
+    lines += table_rows(results, "prompt", ("raw", "boxes", "masks", "marks")) + [""]
+    lines.append("| run | train s | final loss | data wait |")
+    lines.append("|---|---|---|---|")
+    for name, r in results.items():
+        if "train_seconds" in r:
+            lines.append(
+                f"| {name} | {r['train_seconds']} | {r['final_loss']:.3f} | "
+                f"{100 * r['data_wait_fraction']:.1f}% |"
+            )
+    text = "\n".join(lines)
+    (out / "learning.md").write_text(text + "\n")
+    print(text)
+    plot(results, out / "learning.png")
+    return 0
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jax_spatial.train.metrics import read_metrics
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, r in results.items():
+        if "metrics" not in r:
+            continue
+        rows = read_metrics(r["metrics"])
+        axes[0].plot(
+            [x["step"] for x in rows if "loss" in x],
+            [x["loss"] for x in rows if "loss" in x],
+            label=name,
+            lw=1,
+        )
+        for ax, task in ((axes[1], "position"), (axes[2], "size")):
+            pts = [(x["step"], x[f"eval/task/{task}"]) for x in rows if f"eval/task/{task}" in x]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", label=name)
+    for ax, task in ((axes[1], "position"), (axes[2], "size")):
+        maj = results["majority"]["eval"]["task"].get(task)
+        if maj:
+            ax.axhline(maj["accuracy"], color="grey", ls="--", label="majority")
+        ax.set(title=f"held-out {task} accuracy", xlabel="step", ylabel="%", ylim=(0, 100))
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set(title="train loss", xlabel="step")
+    axes[0].legend(fontsize=8)
+    axes[0].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

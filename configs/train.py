@@ -1,0 +1,54 @@
+r"""Fine-tune a VLM on spatial_qa shards (big_vision-style config).
+
+Run (flags given on the command line override the config):
+
+  jax-spatial build-data --data-dir out/tfds --name learn --num-scenes 64
+  jax-spatial train --config configs/train.py:model=tiny_vlm,steps=300 --workdir out/train \
+      --data-dir out/tfds --name spatial_qa/learn
+
+`arg` keys: model (registry name), preset (cpu | gpu | test), steps, batch_size, lr,
+formats ("all" or format ids joined by "+", e.g. caption/raw+ref/boxes), answer
+(short | full), blind (1: images zeroed, the language-only baseline), dtype
+(float32 | bfloat16), accum (gradient accumulation), data (fsdp mesh size: fsdp=N), workers.
+Every other field keeps the default of `jax_spatial.train.trainer.default_config`; edit
+them here or in a copy of this file.
+"""
+
+from jax_spatial.config import parse_arg
+from jax_spatial.train.trainer import default_config
+
+
+def get_config(arg=None):
+    arg = parse_arg(
+        arg,
+        model="tiny_vlm",
+        preset="cpu",
+        steps=300,
+        batch_size=32,
+        lr=1e-3,
+        formats="all",
+        answer="short",
+        blind=False,
+        dtype="float32",
+        accum=1,
+        fsdp=1,
+        workers=0,
+        name="spatial_qa/procedural_small",
+        data_dir="",
+    )
+    config = default_config()
+    config.model.name = arg.model
+    config.model.preset = arg.preset
+    config.model.dtype = arg.dtype
+    config.steps = arg.steps
+    config.batch_size = arg.batch_size
+    config.grad_accum = arg.accum
+    config.optim.lr = arg.lr
+    config.data.name = arg.name
+    config.data.data_dir = arg.data_dir
+    config.data.formats = arg.formats.replace("+", ",")
+    config.data.answer_style = arg.answer
+    config.data.blind = arg.blind
+    config.data.worker_count = arg.workers
+    config.mesh.fsdp = arg.fsdp
+    return config

@@ -1,0 +1,399 @@
+"""`tiny_vlm`: a small vision-language model in Flax NNX that trains from scratch on a CPU.
+
+    image [B, H, W, 3] uint8 -> patches -> ViT encoder -> project -> N image tokens
+    [image tokens ; embed(text)] -> prefix-LM decoder -> logits over the text positions
+
+The decoder sees the image tokens as a full-attention prefix (PaliGemma's layout), then the
+question (also prefix), then the answer causally (`batch.attention_mask`). Greedy decoding
+runs the prefix once (`prefill`) and then one token at a time against a key/value cache
+(`decode_step`); the cache has a fixed number of slots, so decoding compiles once.
+
+Every kernel carries NNX partitioning metadata naming the `fsdp` mesh axis on its width
+dimension (widths are multiples of the fsdp size; the vocabulary is padded to a multiple of
+128 so the tied embedding shards the same way), so `train.sharding` can shard parameters and
+optimizer state from the metadata alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jax_spatial.train.batch import attention_mask
+
+FSDP = "fsdp"
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyVLMConfig:
+    """Sizes of `TinyVLM` (see the presets in `PRESETS`).
+
+    Attributes:
+      vocab_size: the tokenizer's vocabulary (padded up to a multiple of 128 here).
+      image_size: `(H, W)` of the input images.
+      patch: patch side in pixels; the encoder sees `(H / patch) * (W / patch)` tokens.
+      stem: channels of a convolutional stem (3x3, stride 2, GELU each) run before the
+        patches are cut: () embeds raw pixel patches linearly (a plain ViT); (32, 64) halves
+        the resolution twice, so each patch token sees a learned local feature map.
+      pool: average-pool the encoder's token grid by this factor before the decoder.
+      enc_width, enc_depth, enc_heads: the ViT encoder.
+      width, depth, heads: the decoder.
+      mlp_ratio: hidden size of every MLP over its width.
+      max_text_len: the longest text (positions of the learned text embedding).
+      dtype: compute dtype, "float32" or "bfloat16" (parameters stay float32).
+    """
+
+    vocab_size: int
+    image_size: tuple[int, int] = (96, 128)
+    patch: int = 8
+    stem: tuple[int, ...] = ()
+    pool: int = 1
+    enc_width: int = 128
+    enc_depth: int = 2
+    enc_heads: int = 4
+    width: int = 192
+    depth: int = 3
+    heads: int = 4
+    mlp_ratio: int = 4
+    max_text_len: int = 512
+    dtype: str = "float32"
+
+    @property
+    def padded_vocab(self) -> int:
+        return -(-self.vocab_size // 128) * 128
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        h, w = self.image_size
+        if h % self.patch or w % self.patch:
+            raise ValueError(
+                f"image_size {self.image_size} is not a multiple of patch {self.patch}"
+            )
+        gh, gw = h // self.patch, w // self.patch
+        if gh % self.pool or gw % self.pool:
+            raise ValueError(f"patch grid {(gh, gw)} is not a multiple of pool {self.pool}")
+        return gh, gw
+
+    @property
+    def num_image_tokens(self) -> int:
+        gh, gw = self.grid
+        return (gh // self.pool) * (gw // self.pool)
+
+
+PRESETS = {
+    # Two CPU cores: 96 x 128 images in 16-px patches (48 image tokens), ~1M parameters,
+    # a step of 32 questions in about half a second.
+    "cpu": dict(
+        image_size=(96, 128),
+        patch=16,
+        enc_width=128,
+        enc_depth=2,
+        enc_heads=4,
+        width=128,
+        depth=3,
+        heads=4,
+    ),
+    # An accelerator: 224 px, a ViT-S-like encoder, a 12-layer 512-wide decoder.
+    "gpu": dict(
+        image_size=(224, 224),
+        patch=16,
+        enc_width=384,
+        enc_depth=6,
+        enc_heads=6,
+        width=512,
+        depth=12,
+        heads=8,
+        dtype="bfloat16",
+    ),
+    # Tests: as small as it gets while keeping every code path.
+    "test": dict(
+        image_size=(32, 32),
+        patch=8,
+        enc_width=32,
+        enc_depth=1,
+        enc_heads=2,
+        width=32,
+        depth=1,
+        heads=2,
+        mlp_ratio=2,
+        max_text_len=256,
+    ),
+}
+
+
+def _dense(din, dout, rngs, dtype, shard_in: bool) -> nnx.Linear:
+    spec = (FSDP, None) if shard_in else (None, FSDP)
+    return nnx.Linear(
+        din,
+        dout,
+        kernel_init=nnx.with_partitioning(nnx.initializers.xavier_uniform(), spec),
+        bias_init=nnx.with_partitioning(
+            nnx.initializers.zeros_init(), (None if shard_in else FSDP,)
+        ),
+        dtype=dtype,
+        rngs=rngs,
+    )
+
+
+def _norm(width, rngs, dtype) -> nnx.LayerNorm:
+    return nnx.LayerNorm(width, dtype=dtype, rngs=rngs)
+
+
+class Attention(nnx.Module):
+    """Multi-head attention with an explicit mask and an optional key/value cache."""
+
+    def __init__(self, width: int, heads: int, rngs: nnx.Rngs, dtype):
+        if width % heads:
+            raise ValueError(f"width {width} is not a multiple of heads {heads}")
+        self.heads, self.head_dim = heads, width // heads
+        self.qkv = _dense(width, 3 * width, rngs, dtype, shard_in=True)
+        self.out = _dense(width, width, rngs, dtype, shard_in=False)
+
+    def _split(self, x):
+        b, s, _ = x.shape
+        q, k, v = jnp.split(self.qkv(x), 3, axis=-1)
+        shape = (b, s, self.heads, self.head_dim)
+        return q.reshape(shape), k.reshape(shape), v.reshape(shape)
+
+    def _attend(self, q, k, v, mask):
+        # q [B, Sq, H, D], k/v [B, Sk, H, D], mask [B, 1, Sq, Sk] bool.
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
+        scores = scores / jnp.sqrt(jnp.float32(self.head_dim))
+        scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
+        weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+        mixed = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+        return self.out(mixed.reshape(*mixed.shape[:2], -1))
+
+    def __call__(self, x, mask):
+        q, k, v = self._split(x)
+        return self._attend(q, k, v, mask), (k, v)
+
+    def step(self, x, cache_k, cache_v, slot, key_valid):
+        """One new token per row: writes its k/v at `slot`, attends over the valid slots."""
+        q, k, v = self._split(x)
+        cache_k = jax.lax.dynamic_update_slice_in_dim(cache_k, k.astype(cache_k.dtype), slot, 1)
+        cache_v = jax.lax.dynamic_update_slice_in_dim(cache_v, v.astype(cache_v.dtype), slot, 1)
+        mask = key_valid[:, None, None, :]
+        return self._attend(q, cache_k, cache_v, mask), cache_k, cache_v
+
+
+class MLP(nnx.Module):
+    def __init__(self, width: int, ratio: int, rngs: nnx.Rngs, dtype):
+        self.up = _dense(width, ratio * width, rngs, dtype, shard_in=True)
+        self.down = _dense(ratio * width, width, rngs, dtype, shard_in=False)
+
+    def __call__(self, x):
+        return self.down(jax.nn.gelu(self.up(x)))
+
+
+class Block(nnx.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, width, heads, ratio, rngs, dtype):
+        self.norm1 = _norm(width, rngs, dtype)
+        self.attn = Attention(width, heads, rngs, dtype)
+        self.norm2 = _norm(width, rngs, dtype)
+        self.mlp = MLP(width, ratio, rngs, dtype)
+
+    def __call__(self, x, mask):
+        y, kv = self.attn(self.norm1(x), mask)
+        x = x + y
+        return x + self.mlp(self.norm2(x)), kv
+
+    def step(self, x, cache_k, cache_v, slot, key_valid):
+        y, cache_k, cache_v = self.attn.step(self.norm1(x), cache_k, cache_v, slot, key_valid)
+        x = x + y
+        return x + self.mlp(self.norm2(x)), cache_k, cache_v
+
+
+class ImageEncoder(nnx.Module):
+    """(Conv stem ->) patches -> linear embedding + learned 2D position -> ViT blocks -> tokens."""
+
+    def __init__(self, config: TinyVLMConfig, rngs: nnx.Rngs):
+        dtype = jnp.dtype(config.dtype)
+        self.config = config
+        gh, gw = config.grid
+        scale = 2 ** len(config.stem)
+        if config.patch % scale:
+            raise ValueError(f"patch {config.patch} is not a multiple of the stem's stride {scale}")
+        channels = (3, *config.stem)
+        self.stem = nnx.List(
+            [
+                nnx.Conv(
+                    cin, cout, (3, 3), strides=(2, 2), padding="SAME", dtype=dtype, rngs=rngs,
+                    kernel_init=nnx.with_partitioning(
+                        nnx.initializers.lecun_normal(), (None, None, None, FSDP)
+                    ),
+                    bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), (FSDP,)),
+                )
+                for cin, cout in zip(channels[:-1], channels[1:], strict=True)
+            ]
+        )
+        self.cell = config.patch // scale  # patch side on the stem's feature map
+        self.patch_embed = _dense(
+            self.cell**2 * channels[-1], config.enc_width, rngs, dtype, False
+        )
+        self.position = nnx.Param(
+            nnx.with_partitioning(nnx.initializers.normal(0.02), (None, FSDP))(
+                rngs.params(), (gh * gw, config.enc_width)
+            )
+        )
+        self.blocks = nnx.List(
+            [
+                Block(config.enc_width, config.enc_heads, config.mlp_ratio, rngs, dtype)
+                for _ in range(config.enc_depth)
+            ]
+        )
+        self.norm = _norm(config.enc_width, rngs, dtype)
+        self.project = _dense(config.enc_width, config.width, rngs, dtype, True)
+
+    def __call__(self, image):
+        c = self.config
+        b, h, w, _ = image.shape
+        if (h, w) != tuple(c.image_size):
+            raise ValueError(f"image is {h}x{w}, the model expects {c.image_size}")
+        gh, gw = c.grid
+        x = (image.astype(jnp.float32) / 127.5 - 1.0).astype(jnp.dtype(c.dtype))
+        for conv in self.stem:
+            x = jax.nn.gelu(conv(x))
+        p, ch = self.cell, x.shape[-1]
+        x = x.reshape(b, gh, p, gw, p, ch).transpose(0, 1, 3, 2, 4, 5)
+        x = x.reshape(b, gh * gw, p * p * ch)
+        x = self.patch_embed(x) + self.position[...].astype(x.dtype)
+        full = jnp.ones((b, 1, gh * gw, gh * gw), bool)
+        for block in self.blocks:
+            x, _ = block(x, full)
+        x = self.norm(x)
+        if c.pool > 1:
+            x = x.reshape(b, gh // c.pool, c.pool, gw // c.pool, c.pool, -1).mean(axis=(2, 4))
+            x = x.reshape(b, -1, x.shape[-1])
+        return self.project(x)
+
+
+class TinyVLM(nnx.Module):
+    """`logits = model(image, text, mask_ar, mask_input)`; see the module docstring."""
+
+    def __init__(self, config: TinyVLMConfig, *, rngs: nnx.Rngs):
+        dtype = jnp.dtype(config.dtype)
+        self.config = config
+        self.encoder = ImageEncoder(config, rngs)
+        self.embed = nnx.Embed(
+            config.padded_vocab,
+            config.width,
+            embedding_init=nnx.with_partitioning(nnx.initializers.normal(0.02), (None, FSDP)),
+            dtype=dtype,
+            rngs=rngs,
+        )
+        self.text_position = nnx.Param(
+            nnx.with_partitioning(nnx.initializers.normal(0.02), (None, FSDP))(
+                rngs.params(), (config.max_text_len, config.width)
+            )
+        )
+        self.image_type = nnx.Param(
+            nnx.with_partitioning(nnx.initializers.normal(0.02), (FSDP,))(
+                rngs.params(), (config.width,)
+            )
+        )
+        self.blocks = nnx.List(
+            [
+                Block(config.width, config.heads, config.mlp_ratio, rngs, dtype)
+                for _ in range(config.depth)
+            ]
+        )
+        self.norm = _norm(config.width, rngs, dtype)
+
+    # -- shared pieces
+
+    def _inputs(self, image, text, positions):
+        img = self.encoder(image) + self.image_type[...].astype(jnp.dtype(self.config.dtype))
+        tokens = self.embed(text) + self.text_position[...][positions].astype(img.dtype)
+        return jnp.concatenate([img, tokens], axis=1)
+
+    def _logits(self, x):
+        return self.embed.attend(self.norm(x)).astype(jnp.float32)[..., : self.config.vocab_size]
+
+    def _masks(self, mask_ar, mask_input):
+        b = mask_ar.shape[0]
+        n = self.config.num_image_tokens
+        ar = jnp.concatenate([jnp.zeros((b, n), mask_ar.dtype), mask_ar], axis=1)
+        inp = jnp.concatenate([jnp.ones((b, n), mask_input.dtype), mask_input], axis=1)
+        return ar, inp
+
+    # -- training
+
+    def __call__(self, image, text, mask_ar, mask_input):
+        """Logits `[B, L, V]` at every text position (V = the tokenizer's vocabulary)."""
+        length = text.shape[1]
+        if length > self.config.max_text_len:
+            raise ValueError(f"text of {length} tokens is longer than {self.config.max_text_len}")
+        positions = jnp.broadcast_to(jnp.arange(length), text.shape)
+        x = self._inputs(image, text, positions)
+        mask = attention_mask(*self._masks(mask_ar, mask_input))
+        for block in self.blocks:
+            x, _ = block(x, mask)
+        return self._logits(x[:, self.config.num_image_tokens :])
+
+    # -- decoding
+
+    def prefill(self, image, text, mask_input, max_new: int):
+        """Runs image + prefix once; returns `(logits [B, V] after the prefix, cache)`.
+
+        `text` is the prefix only (`<bos> question <sep>`, padded at the end). The cache holds
+        `N + P + max_new` slots per row: the prefix's, then one per generated token.
+        """
+        b, p = text.shape
+        positions = jnp.broadcast_to(jnp.arange(p), text.shape)
+        x = self._inputs(image, text, positions)
+        ar, inp = self._masks(jnp.zeros_like(text), mask_input)
+        mask = attention_mask(ar, inp)
+        ks, vs = [], []
+        for block in self.blocks:
+            x, (k, v) = block(x, mask)
+            pad = [(0, 0), (0, max_new), (0, 0), (0, 0)]
+            ks.append(jnp.pad(k, pad))
+            vs.append(jnp.pad(v, pad))
+        lengths = jnp.sum(mask_input, axis=1).astype(jnp.int32)
+        last = self.config.num_image_tokens + lengths - 1
+        logits = self._logits(jnp.take_along_axis(x, last[:, None, None], axis=1)[:, 0])
+        key_valid = jnp.concatenate([inp.astype(bool), jnp.zeros((b, max_new), bool)], axis=1)
+        cache = {"k": jnp.stack(ks), "v": jnp.stack(vs), "key_valid": key_valid, "lengths": lengths}
+        return logits, cache
+
+    def decode_step(self, token, step, cache, prefix_slots: int):
+        """Feeds `token [B]` as generated token number `step`; returns `(logits [B, V], cache)`.
+
+        `prefix_slots` is `N + P`, the cache slots `prefill` filled (static).
+        """
+        slot = prefix_slots + step
+        key_valid = cache["key_valid"].at[:, slot].set(True)
+        positions = (cache["lengths"] + step)[:, None]
+        x = self.embed(token[:, None]) + self.text_position[...][positions].astype(
+            jnp.dtype(self.config.dtype)
+        )
+        ks, vs = [], []
+        for i, block in enumerate(self.blocks):
+            x, k, v = block.step(x, cache["k"][i], cache["v"][i], slot, key_valid)
+            ks.append(k)
+            vs.append(v)
+        new = dict(cache, k=jnp.stack(ks), v=jnp.stack(vs), key_valid=key_valid)
+        return self._logits(x[:, 0]), new
+
+
+def build(vocab_size: int, preset: str = "cpu", rngs: nnx.Rngs | None = None, **overrides):
+    """A `TinyVLM` from a preset name and field overrides."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown tiny_vlm preset {preset!r}; known: {sorted(PRESETS)}")
+    fields = {**PRESETS[preset], **overrides}
+    for name in ("image_size", "stem"):  # JSON (checkpoint meta, configs) gives lists
+        if name in fields:
+            fields[name] = tuple(fields[name])
+    config = TinyVLMConfig(vocab_size=vocab_size, **fields)
+    # Built unsharded (metadata only); `train.sharding.shard_model` places it on a mesh.
+    with nnx.use_eager_sharding(False):
+        return TinyVLM(config, rngs=rngs or nnx.Rngs(0))
+
+
+__all__ = ["PRESETS", "TinyVLM", "TinyVLMConfig", "build"]

@@ -1,0 +1,585 @@
+"""The fine-tuning loop on a tiny procedural dataset: batch contract, tokenizer, decoding,
+one step, accumulation, kill-and-resume, predictions, and the errors a user can cause.
+
+One module-scoped dataset (6 two-view rooms at 96 x 72, split 0.7 : 0.3 by scene hash) and the
+`test` model preset (32 x 32 images, one layer) keep the whole module to about a minute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jax_spatial import cli
+from jax_spatial.train import batch as batch_lib
+from jax_spatial.train import data as data_lib
+from jax_spatial.train import decode, models, trainer
+from jax_spatial.train.tokenizer import WordTokenizer
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+NAME = "spatial_qa/train_tiny"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from jax_spatial.datasets.build import build_dataset
+
+    root = tmp_path_factory.mktemp("tfds")
+    build_dataset(
+        root,
+        "train_tiny",
+        num_scenes=6,
+        seed=5,
+        views_per_scene=2,
+        width=96,
+        height=72,
+        scenes_per_shard=2,
+        split_fractions=(("train", 0.7), ("test", 0.3)),
+    )
+    return root
+
+
+def tiny_config(data_dir, **changes):
+    config = trainer.default_config()
+    config.data.data_dir = str(data_dir)
+    config.data.name = NAME
+    config.model.preset = "test"
+    config.steps = 4
+    config.batch_size = 4
+    config.log_every = 1
+    config.eval_every = 0
+    config.ckpt_every = 2
+    config.eval.max_items = 8
+    config.eval.batch_size = 8
+    config.optim.warmup_steps = 1
+    config.data.length_buckets = (256,)  # one compilation of each step per test
+    for key, value in changes.items():
+        node = config
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+    return config
+
+
+# -- tokenizer and batch contract -----------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=60))
+def test_tokenizer_round_trips_any_text(text):
+    tok = WordTokenizer.train(["Is the <ref>region</ref><box>[[1, 20, 300, 4]]</box> left?"])
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_tokenizer_covers_templates_with_words_and_digits(tmp_path):
+    tok = WordTokenizer.train(["How many chairs are there?", "(A) the box"])
+    ids = tok.encode("How many chairs are there? 1000")
+    assert all(tok.vocab[i].strip() and not tok.vocab[i].startswith("<0x") for i in ids)
+    tok.save(tmp_path)
+    again = WordTokenizer.load(tmp_path)
+    assert again.vocab == tok.vocab and again.fingerprint() == tok.fingerprint()
+
+
+def test_encode_masks_follow_the_contract():
+    tok = WordTokenizer.train(["Is it left? yes"])
+    item = batch_lib.encode(tok, "<image>\nIs it left?", "yes")
+    n_answer = len(tok.encode("yes")) + 1  # + <eos>
+    assert item["text"][0] == tok.bos_id and item["text"][-1] == tok.eos_id
+    assert item["mask_ar"].tolist() == [0] * (len(item["text"]) - n_answer) + [1] * n_answer
+    assert (item["mask_loss"] == item["mask_ar"]).all()
+    padded = batch_lib.pad_tokens([item], 16, tok.pad_id)
+    assert padded["mask_input"].sum() == len(item["text"]) and padded["text"].shape == (1, 16)
+
+
+def test_attention_mask_is_prefix_lm():
+    mask_ar = jnp.array([[0, 0, 1, 1, 0]])
+    mask_input = jnp.array([[1, 1, 1, 1, 0]])
+    m = np.asarray(batch_lib.attention_mask(mask_ar, mask_input))[0, 0]
+    expected = np.array(
+        [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [0, 0, 0, 0, 0]],
+        bool,
+    )
+    np.testing.assert_array_equal(m, expected)
+
+
+def test_loss_is_shifted_and_answer_only():
+    # Logits that put all mass on token 3 everywhere: only targets equal to 3 cost nothing.
+    logits = jnp.full((1, 4, 5), -30.0).at[..., 3].set(30.0)
+    text = jnp.array([[1, 2, 3, 4]])
+    loss, count = batch_lib.next_token_loss(logits, text, jnp.array([[0, 0, 1, 0]]))
+    assert float(count) == 1 and float(loss) < 1e-6  # position 1 predicts text[2] = 3
+    loss, _ = batch_lib.next_token_loss(logits, text, jnp.array([[0, 0, 0, 1]]))
+    assert float(loss) == pytest.approx(60.0, rel=1e-4)  # text[3] = 4 is 60 nats off
+
+
+# -- model ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_kv_cache_decoding_equals_full_forward(jit):
+    """Prefill + cached steps give the logits of the full prefix-LM pass (float32: 1e-5)."""
+    model = models.build("tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1))
+    rng = np.random.default_rng(0)
+    image = jnp.asarray(rng.integers(0, 255, (2, 32, 32, 3)), jnp.uint8)
+    text = jnp.asarray(rng.integers(4, 50, (2, 9)), jnp.int32)
+    lengths = [5, 3]  # prefix lengths; the rows' answers follow them
+    mask_ar = jnp.array([[0] * n + [1] * (9 - n) for n in lengths])
+    full = model(image, text, mask_ar, jnp.ones_like(text))
+    prefix = jnp.where(jnp.arange(5)[None] < jnp.array(lengths)[:, None], text[:, :5], 0)
+    pin = (jnp.arange(5)[None] < jnp.array(lengths)[:, None]).astype(jnp.int32)
+    cls = type(model)
+    prefill = nnx.jit(cls.prefill, static_argnums=4) if jit else cls.prefill
+    step_fn = nnx.jit(cls.decode_step, static_argnums=4) if jit else cls.decode_step
+    logits, cache = prefill(model, image, prefix, pin, 3)
+    slots = model.config.num_image_tokens + 5
+    for row, n in enumerate(lengths):
+        np.testing.assert_allclose(logits[row], full[row, n - 1], atol=1e-5)
+    for t in range(3):
+        token = jnp.array([text[r, n + t] for r, n in enumerate(lengths)])
+        logits, cache = step_fn(model, token, t, cache, slots)
+        for row, n in enumerate(lengths):
+            np.testing.assert_allclose(logits[row], full[row, n + t], atol=1e-5)
+
+
+def test_greedy_decoding_stops_at_eos():
+    model = models.build("tiny_vlm", vocab_size=40, preset="test")
+    image = jnp.zeros((2, 32, 32, 3), jnp.uint8)
+    out = decode.greedy(
+        model, image, jnp.ones((2, 4), jnp.int32), jnp.ones((2, 4), jnp.int32), max_new=5, eos_id=2
+    )
+    assert out.shape == (2, 5)
+    for row in np.asarray(out):
+        hits = np.flatnonzero(row == 2)
+        if hits.size:
+            assert (row[hits[0] :] == 2).all()
+
+
+# -- the step -------------------------------------------------------------------------------
+
+
+def _batch(data_dir, tok, n=4):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    index = data_lib.question_index(source)
+    read = data_lib.ReadConfig(image_size=(32, 32))
+    it = iter(data_lib.train_batches(source, index, tok, read, n))
+    return next(it)
+
+
+def _fresh(data_dir, config):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    tok = WordTokenizer.train(data_lib.tokenizer_texts(source, max_frames=4))
+    model = trainer.build_model(trainer._model_args(config, tok))
+    return tok, model, trainer.make_optimizer(model, config, config.steps)
+
+
+def test_one_step_decreases_the_loss_on_a_repeated_batch(data_dir):
+    config = tiny_config(data_dir)
+    tok, model, opt = _fresh(data_dir, config)
+    host = _batch(data_dir, tok)
+    batch = {k: jnp.asarray(host[k]) for k in data_lib.ARRAY_FIELDS}
+    step = trainer.make_train_step()
+    losses = [float(step(model, opt, batch)["loss"]) for _ in range(4)]
+    assert losses[-1] < losses[0], losses
+
+
+def test_gradient_accumulation_equals_the_whole_batch(data_dir):
+    """Two micro-batches: the same update as one batch (float32 sums in another order: 1e-5)."""
+    config = tiny_config(data_dir)
+    tok, model_a, opt_a = _fresh(data_dir, config)
+    _, model_b, opt_b = _fresh(data_dir, config)
+    host = _batch(data_dir, tok)
+    batch = {k: jnp.asarray(host[k]) for k in data_lib.ARRAY_FIELDS}
+    out_a = trainer.make_train_step(1)(model_a, opt_a, batch)
+    out_b = trainer.make_train_step(2)(model_b, opt_b, batch)
+    np.testing.assert_allclose(float(out_a["loss"]), float(out_b["loss"]), rtol=1e-5)
+    for a, b in zip(
+        jax.tree.leaves(nnx.state(model_a, nnx.Param)),
+        jax.tree.leaves(nnx.state(model_b, nnx.Param)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_sharded_step_equals_unsharded_on_four_devices(data_dir, tmp_path):
+    """A (data=2, fsdp=2) mesh of 4 simulated CPU devices against one device, same batch.
+
+    Tolerance 1e-5 relative: the sharded reduction sums the same float32 terms in another
+    order."""
+    script = textwrap.dedent(f"""
+        import os
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+        import jax, jax.numpy as jnp, numpy as np, json
+        from flax import nnx
+        from jax_spatial.train import data as data_lib, sharding, trainer
+        from tests.test_train import _batch, _fresh, tiny_config
+        assert len(jax.devices()) == 4
+        config = tiny_config({str(data_dir)!r})
+        out = {{}}
+        for name, devices, (d, f) in [("one", jax.devices()[:1], (1, 1)),
+                                      ("four", jax.devices(), (2, 2))]:
+            tok, model, opt = _fresh({str(data_dir)!r}, config)
+            mesh = sharding.make_mesh(d, f, devices=devices)
+            sharding.shard_tree(model, mesh); sharding.shard_tree(opt, mesh)
+            host = _batch({str(data_dir)!r}, tok)
+            batch = data_lib.global_batch(host, sharding.batch_sharding(mesh))
+            m = trainer.make_train_step()(model, opt, batch)
+            specs = {{str(l.sharding.spec) for l in jax.tree.leaves(nnx.state(model))}}
+            out[name] = {{"loss": float(m["loss"]), "grad_norm": float(m["grad_norm"]),
+                         "specs": sorted(specs),
+                         "param0": np.asarray(jax.tree.leaves(nnx.state(model))[3]).tolist()}}
+        print(json.dumps(out))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert any("fsdp" in s for s in out["four"]["specs"])  # parameters really are sharded
+    np.testing.assert_allclose(out["four"]["loss"], out["one"]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(out["four"]["grad_norm"], out["one"]["grad_norm"], rtol=1e-5)
+    np.testing.assert_allclose(out["four"]["param0"], out["one"]["param0"], atol=1e-6)
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(data_dir, tmp_path):
+    """SIGKILL a training process once it has checkpointed, resume in this process: every
+    later loss equals the uninterrupted run's, bit for bit (one CPU device, same data order)."""
+    import signal
+    import time
+
+    config = tiny_config(data_dir, steps=30, ckpt_every=2, log_every=1)
+    whole = trainer.train(config, tmp_path / "whole", show_progress=False)
+    work = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        from jax_spatial.train import trainer
+        from tests.test_train import tiny_config
+        config = tiny_config({str(data_dir)!r}, steps=30, ckpt_every=2, log_every=1)
+        trainer.train(config, {str(work)!r}, show_progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 300
+        while not (work / "checkpoints" / "2").is_dir():
+            assert proc.poll() is None, "the training process ended before its first checkpoint"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    rest = trainer.train(config, work, show_progress=False)
+    resumed_from = rest["losses"][0][0] - 1
+    assert 2 <= resumed_from < 30
+    assert rest["losses"] == whole["losses"][resumed_from:]
+    lines = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "loss" in x] == list(range(1, 31))
+
+
+def test_stop_after_then_resume_continues_the_schedule(data_dir, tmp_path):
+    config = tiny_config(data_dir, steps=4)
+    whole = trainer.train(config, tmp_path / "whole", show_progress=False)
+    first = trainer.train(config, tmp_path / "split", show_progress=False, stop_after=2)
+    assert first["step"] == 2 and "eval" not in first
+    rest = trainer.train(config, tmp_path / "split", show_progress=False)
+    assert [s for s, _ in rest["losses"]] == [3, 4]
+    assert rest["losses"] == whole["losses"][2:]
+
+
+def test_train_writes_checkpoints_metrics_plot_and_predictions(data_dir, tmp_path, capsys):
+    work = tmp_path / "w"
+    rc = cli.main(
+        [
+            "train",
+            "--workdir",
+            str(work),
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            NAME,
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+            "--quiet",
+            "--config",
+            str(REPO / "configs/train.py") + ":preset=test",
+        ]
+    )
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["step"] == 3
+    for name in ("metrics.jsonl", "training.png", "tokenizer.json", "config.json"):
+        assert (work / name).exists(), name
+    assert (work / "tb").is_dir() and any((work / "tb").iterdir())
+    assert (work / "checkpoints" / "3").is_dir()
+    out = tmp_path / "preds.jsonl"
+    rc = cli.main(
+        [
+            "predict",
+            "--workdir",
+            str(work),
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            NAME,
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    source = data_lib.open_split(data_dir, NAME, "test")
+    expected = {
+        f"{source[i]['key'].decode()}/{k}"
+        for i in range(len(source))
+        for k in range(len(source[i]["qa"]["kind"]))
+    }
+    assert [x["id"] for x in lines] and {x["id"] for x in lines} == expected
+    assert len(lines) == len(expected)
+    assert all(isinstance(x["prediction"], str) and x["task"] for x in lines)
+
+
+# -- errors a user can cause ----------------------------------------------------------------
+
+
+def _run(argv, capsys):
+    rc = cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return rc, err[-1] if err else ""
+
+
+def test_missing_dataset_is_one_line(tmp_path, capsys):
+    rc, err = _run(
+        [
+            "train",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--data-dir",
+            str(tmp_path),
+            "--name",
+            "spatial_qa/nothing_here",
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert rc == 1 and "spatial_qa/nothing_here not found" in err
+
+
+def test_missing_split_names_the_splits(data_dir, tmp_path, capsys):
+    rc, err = _run(
+        [
+            "train",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            NAME,
+            "--split",
+            "validation",
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert rc == 1 and "no split 'validation'" in err and "test, train" in err
+
+
+def test_split_without_scenes_is_left_out_and_named(tmp_path, capsys):
+    from jax_spatial.datasets.build import build_dataset
+
+    # One scene over two splits: it hashes into train, so test gets nothing and is left out.
+    build_dataset(
+        tmp_path,
+        "one_scene",
+        num_scenes=1,
+        seed=0,
+        views_per_scene=1,
+        width=64,
+        height=48,
+        split_fractions=(("train", 0.5), ("test", 0.5)),
+    )
+    rc, err = _run(
+        [
+            "train",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--data-dir",
+            str(tmp_path),
+            "--name",
+            "spatial_qa/one_scene",
+            "--split",
+            "test",
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert rc == 1 and "no split 'test'" in err and "it has train" in err
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("trained")
+    trainer.train(tiny_config(data_dir, steps=2), work, show_progress=False)
+    return work
+
+
+def test_corrupt_checkpoint_is_one_line(trained, data_dir, tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "w"
+    shutil.copytree(trained, work)
+    for path in (work / "checkpoints" / "2" / "meta").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"\x00garbage")
+    rc, err = _run(
+        [
+            "predict",
+            "--workdir",
+            str(work),
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            NAME,
+            "--out",
+            str(tmp_path / "p.jsonl"),
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert rc == 1 and "checkpoint" in err and "unreadable" in err
+
+
+def test_missing_checkpoint_is_one_line(data_dir, tmp_path, capsys):
+    rc, err = _run(
+        [
+            "predict",
+            "--workdir",
+            str(tmp_path),
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            NAME,
+            "--out",
+            str(tmp_path / "p.jsonl"),
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert rc == 1 and "no checkpoints" in err
+
+
+def test_tokenizer_of_another_run_is_refused(trained, data_dir, tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "w"
+    shutil.copytree(trained, work)
+    WordTokenizer.train(["a different vocabulary"]).save(work)
+    rc, err = _run(
+        [
+            "predict",
+            "--workdir",
+            str(work),
+            "--data-dir",
+            str(data_dir),
+            "--name",
+            NAME,
+            "--out",
+            str(tmp_path / "p.jsonl"),
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert rc == 1 and "does not match the checkpoint's tokenizer" in err
+
+
+def test_bad_flags_are_usage_errors(tmp_path, capsys):
+    rc = cli.main(["train", "--workdir", str(tmp_path), "--steps", "0"])
+    assert rc == 2 and "--steps must be at least 1" in capsys.readouterr().err
+    rc, err = _run(["train", "--workdir", str(tmp_path), "--model", "no_such_model"], capsys)
+    assert rc == 2 and "unknown --model 'no_such_model'" in err
+
+
+# -- input pipeline -------------------------------------------------------------------------
+
+
+def test_processes_read_disjoint_slices_that_cover_the_split(data_dir):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    index = data_lib.question_index(source)
+    tok = WordTokenizer.train(["x"])
+    read = data_lib.ReadConfig(image_size=(32, 32))
+    seen = []
+    for rank in range(2):
+        ds = data_lib.train_batches(
+            source, index, tok, read, 1, process_index=rank, process_count=2, num_epochs=1
+        )
+        seen.append([b["qa_id"][0] for b in ds])
+    assert not set(seen[0]) & set(seen[1])
+    everything = {f"{source[int(i)]['key'].decode()}/{int(k)}" for i, k in index}
+    assert set(seen[0]) | set(seen[1]) == everything
+    # A frame's questions stay on one process (its image is read once there).
+    frames = [{q.rsplit("/", 1)[0] for q in ids} for ids in seen]
+    assert not frames[0] & frames[1]
+
+
+def test_iterator_state_restores_the_same_batches_and_formats(data_dir):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    index = data_lib.question_index(source)
+    tok = WordTokenizer.train(data_lib.tokenizer_texts(source, max_frames=2))
+    read = data_lib.ReadConfig(image_size=(32, 32), seed=3)
+    it = iter(data_lib.train_batches(source, index, tok, read, 3))
+    next(it)
+    state = it.get_state()
+    expected = [next(it) for _ in range(3)]
+    again = iter(data_lib.train_batches(source, index, tok, read, 3))
+    again.set_state(state)
+    for want in expected:
+        got = next(again)
+        assert got["qa_id"] == want["qa_id"] and got["format_id"] == want["format_id"]
+        np.testing.assert_array_equal(got["text"], want["text"])
+        np.testing.assert_array_equal(got["image"], want["image"])
+
+
+def test_each_epoch_reshuffles_and_resamples_formats(data_dir):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    index = data_lib.question_index(source)
+    tok = WordTokenizer.train(["x"])
+    read = data_lib.ReadConfig(image_size=(32, 32), draw=False)
+    n = len(index)
+    items = [b for b in data_lib.train_batches(source, index, tok, read, 1, num_epochs=2)]
+    first, second = items[:n], items[n:]
+    assert sorted(b["qa_id"][0] for b in first) == sorted(b["qa_id"][0] for b in second)
+    assert [b["qa_id"][0] for b in first] != [b["qa_id"][0] for b in second]
+    fmt = lambda part: {b["qa_id"][0]: b["format_id"][0] for b in part}
+    assert fmt(first) != fmt(second)
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_batches(data_dir):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    index = data_lib.question_index(source)
+    tok = WordTokenizer.train(["x"])
+    read = data_lib.ReadConfig(image_size=(32, 32))
+    inline = iter(data_lib.train_batches(source, index, tok, read, 2))
+    workers = iter(data_lib.train_batches(source, index, tok,
+                                          dataclasses.replace(read, worker_count=2), 2))
+    for _ in range(3):
+        a, b = next(inline), next(workers)
+        assert a["qa_id"] == b["qa_id"]
+        np.testing.assert_array_equal(a["image"], b["image"])
