@@ -89,7 +89,11 @@ def restore(mngr, step: int, model, optimizer, iterator=None) -> None:
     try:
         if optimizer is None:
             # Model only (predict): read the model's subtree, not the optimizer's moments.
-            args["state"] = ocp.args.PyTreeRestore(abstract, partial_restore=True)
+            args["state"] = ocp.args.PyTreeRestore(
+                abstract,
+                restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                partial_restore=True,
+            )
         restored = mngr.restore(step, args=ocp.args.Composite(**args))
     except Exception as error:  # noqa: BLE001
         text = str(error).splitlines()[0] if str(error) else ""
