@@ -583,3 +583,43 @@ def test_worker_processes_give_the_same_batches(data_dir):
         a, b = next(inline), next(workers)
         assert a["qa_id"] == b["qa_id"]
         np.testing.assert_array_equal(a["image"], b["image"])
+
+
+@pytest.mark.slow
+def test_the_loop_learns_a_visual_relation_from_pixels():
+    """A red and a blue square at random places, "is the red one left of the blue one?": the
+    answer is in the pixels only (the question never changes), so a model that beats chance on
+    new images reads the image through the loop's own step, model and batch contract."""
+    tok = WordTokenizer.train(["Is the red square left of the blue square? yes no"])
+    config = trainer.default_config()
+    model = trainer.build_model(
+        {"name": "tiny_vlm", "vocab_size": tok.vocab_size, "preset": "test",
+         "image_size": (32, 48), "width": 64, "enc_width": 64, "depth": 2}
+    )
+    opt = trainer.make_optimizer(model, config, 200)
+    step = trainer.make_train_step()
+    rng = np.random.default_rng(0)
+    question = "Is the red square left of the blue square?"
+
+    def make(n):
+        images = np.full((n, 32, 48, 3), 128, np.uint8)
+        items = []
+        for i in range(n):
+            xr, xb = rng.choice(np.arange(0, 44, 4), 2, replace=False)
+            yr, yb = rng.integers(0, 28, 2)
+            images[i, yr : yr + 4, xr : xr + 4] = (230, 30, 30)
+            images[i, yb : yb + 4, xb : xb + 4] = (30, 30, 230)
+            answer = "yes" if xr < xb else "no"
+            items.append(batch_lib.encode(tok, question, answer))
+        out = batch_lib.pad_tokens(items, 32, tok.pad_id)
+        out["image"] = images
+        return {k: jnp.asarray(v) for k, v in out.items()}
+
+    for _ in range(200):
+        step(model, opt, make(32))
+    test = make(200)
+    answer_at = int(test["mask_input"][0].sum()) - 2  # <bos> question <sep> ANSWER <eos>
+    logits = model(test["image"], test["text"], test["mask_ar"], test["mask_input"])
+    predicted = np.asarray(jnp.argmax(logits[:, answer_at - 1], -1))
+    accuracy = (predicted == np.asarray(test["text"][:, answer_at])).mean()
+    assert accuracy > 0.85, accuracy  # chance is 0.5
