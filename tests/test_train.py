@@ -440,6 +440,11 @@ def trained(data_dir, tmp_path_factory):
     return work
 
 
+def _predict(work, data_dir, tmp_path, capsys):
+    argv = ["predict", "--workdir", str(work), "--data-dir", str(data_dir), "--name", NAME]
+    return _run([*argv, "--out", str(tmp_path / "p.jsonl"), "--quiet"], capsys)
+
+
 def test_corrupt_checkpoint_is_one_line(trained, data_dir, tmp_path, capsys):
     import shutil
 
@@ -448,40 +453,12 @@ def test_corrupt_checkpoint_is_one_line(trained, data_dir, tmp_path, capsys):
     for path in (work / "checkpoints" / "2" / "meta").rglob("*"):
         if path.is_file():
             path.write_bytes(b"\x00garbage")
-    rc, err = _run(
-        [
-            "predict",
-            "--workdir",
-            str(work),
-            "--data-dir",
-            str(data_dir),
-            "--name",
-            NAME,
-            "--out",
-            str(tmp_path / "p.jsonl"),
-            "--quiet",
-        ],
-        capsys,
-    )
+    rc, err = _predict(work, data_dir, tmp_path, capsys)
     assert rc == 1 and "checkpoint" in err and "unreadable" in err
 
 
 def test_missing_checkpoint_is_one_line(data_dir, tmp_path, capsys):
-    rc, err = _run(
-        [
-            "predict",
-            "--workdir",
-            str(tmp_path),
-            "--data-dir",
-            str(data_dir),
-            "--name",
-            NAME,
-            "--out",
-            str(tmp_path / "p.jsonl"),
-            "--quiet",
-        ],
-        capsys,
-    )
+    rc, err = _predict(tmp_path, data_dir, tmp_path, capsys)
     assert rc == 1 and "no checkpoints" in err
 
 
@@ -491,21 +468,7 @@ def test_tokenizer_of_another_run_is_refused(trained, data_dir, tmp_path, capsys
     work = tmp_path / "w"
     shutil.copytree(trained, work)
     WordTokenizer.train(["a different vocabulary"]).save(work)
-    rc, err = _run(
-        [
-            "predict",
-            "--workdir",
-            str(work),
-            "--data-dir",
-            str(data_dir),
-            "--name",
-            NAME,
-            "--out",
-            str(tmp_path / "p.jsonl"),
-            "--quiet",
-        ],
-        capsys,
-    )
+    rc, err = _predict(work, data_dir, tmp_path, capsys)
     assert rc == 1 and "does not match the checkpoint's tokenizer" in err
 
 
