@@ -9,7 +9,8 @@ Run (flags given on the command line override the config):
 `arg` keys: model (registry name), preset (cpu | gpu | test), steps, batch_size, lr,
 formats ("all" or format ids joined by "+", e.g. caption/raw+ref/boxes), answer
 (short | full), blind (1: images zeroed, the language-only baseline), dtype
-(float32 | bfloat16), accum (gradient accumulation), data (fsdp mesh size: fsdp=N), workers.
+(float32 | bfloat16), accum (gradient accumulation), fsdp (fsdp mesh size), workers, tasks
+(train and evaluate on these only, joined by "+", e.g. position+size).
 Every other field keeps the default of `jax_spatial.train.trainer.default_config`; edit
 them here or in a copy of this file.
 """
@@ -33,6 +34,7 @@ def get_config(arg=None):
         accum=1,
         fsdp=1,
         workers=0,
+        tasks="",
         name="spatial_qa/procedural_small",
         data_dir="",
     )
@@ -50,5 +52,6 @@ def get_config(arg=None):
     config.data.answer_style = arg.answer
     config.data.blind = arg.blind
     config.data.worker_count = arg.workers
+    config.data.tasks = arg.tasks.replace("+", ",")
     config.mesh.fsdp = arg.fsdp
     return config

@@ -586,3 +586,11 @@ def test_the_loop_learns_a_visual_relation_from_pixels():
     predicted = np.asarray(jnp.argmax(logits[:, answer_at - 1], -1))
     accuracy = (predicted == np.asarray(test["text"][:, answer_at])).mean()
     assert accuracy > 0.85, accuracy  # chance is 0.5
+
+
+def test_question_index_filters_tasks(data_dir):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    every = data_lib.question_index(source)
+    position = data_lib.question_index(source, tasks=("position",))
+    assert 0 < len(position) < len(every)
+    assert all(source[int(i)]["qa"]["task"][int(k)] == b"position" for i, k in position)

@@ -122,15 +122,17 @@ def open_split(data_dir: str | pathlib.Path | None, name: str, split: str):
         raise UserError(message) from error
 
 
-def question_index(source, formats="all") -> np.ndarray:
-    """`[M, 2]` int32 `(frame, question)` of every question with an allowed suitable format."""
+def question_index(source, formats="all", tasks=None) -> np.ndarray:
+    """`[M, 2]` int32 `(frame, question)` of every question with an allowed suitable format
+    (and, when `tasks` names some, of those tasks only)."""
     allowed = set(allowed_formats(formats))
+    wanted = set(tasks) if tasks else None
     rows = []
     for i in range(len(source)):
         qa = source[i]["qa"]
         for k, suitable in enumerate(qa["formats"]):
             names = {_text(f) for f in suitable} or {"caption/raw"}
-            if names & allowed:
+            if names & allowed and (wanted is None or _text(qa["task"][k]) in wanted):
                 rows.append((i, k))
     return np.asarray(rows, np.int32).reshape(-1, 2)
 

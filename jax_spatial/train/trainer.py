@@ -65,6 +65,7 @@ def default_config() -> ml_collections.ConfigDict:
             "blind": False,
             "worker_count": 0,
             "tokenizer_frames": 64,
+            "tasks": "",  # "" for all, else e.g. "position,size": train and evaluate on those
             # Padded text lengths: one compilation of the step per bucket that occurs.
             "length_buckets": batch_lib.LENGTH_BUCKETS,
         }
@@ -200,6 +201,10 @@ def _read_config(config, model) -> data_lib.ReadConfig:
     )
 
 
+def _tasks(config) -> tuple[str, ...]:
+    return tuple(t for t in str(config.data.get("tasks", "") or "").split(",") if t)
+
+
 def _check_config(config) -> None:
     if config.steps < 1:
         raise UserError(f"steps must be at least 1, not {config.steps}")
@@ -227,7 +232,7 @@ def setup(config: ml_collections.ConfigDict, workdir) -> Run:
     d = config.data
     source = data_lib.open_split(d.data_dir or None, d.name, d.split)
     formats = d.formats if d.formats == "all" else data_lib.allowed_formats(d.formats)
-    index = data_lib.question_index(source, formats)
+    index = data_lib.question_index(source, formats, _tasks(config))
     if len(index) == 0:
         raise UserError(f"split {d.split!r} of {d.name} has no question in formats {d.formats}")
     # -- tokenizer and model: from the checkpoint when resuming
@@ -307,7 +312,7 @@ def _setup_eval(run: Run) -> None:
     formats = d.formats if d.formats == "all" else data_lib.allowed_formats(d.formats)
     if e.every_format:
         formats = "all"  # evaluate every format whatever the training mix
-    index = data_lib.question_index(source, formats)
+    index = data_lib.question_index(source, formats, _tasks(run.config))
     run.eval_source = source
     run.eval_items = data_lib.eval_items(
         source, index, formats, e.every_format, seed=run.config.seed, max_items=e.max_items or None
