@@ -78,6 +78,12 @@ def run_config(args, data_dir, kind: str):
     return c
 
 
+def _relative(path) -> str:
+    """A path as written into the report: relative to the checkout when it lies inside it."""
+    path = pathlib.Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def table_rows(results: dict, group: str, keys) -> list[str]:
     names = list(results)
     lines = ["| " + group + " | " + " | ".join(names) + " | n |", "|---" * (len(names) + 2) + "|"]
@@ -130,7 +136,7 @@ def main() -> int:
             "final_loss": summary["final_loss"],
             "data_wait_fraction": round(summary["data_wait_fraction"], 4),
             "parameters": summary["parameters"],
-            "metrics": str(work / "metrics.jsonl"),
+            "metrics": _relative(work / "metrics.jsonl"),
         }
         if eval_rows is None:
             eval_rows = [json.loads(x) for x in (work / "eval_predictions.jsonl").open()]
@@ -197,7 +203,7 @@ def plot(results, path):
     for name, r in results.items():
         if "metrics" not in r:
             continue
-        rows = read_metrics(r["metrics"])
+        rows = read_metrics(REPO / r["metrics"])
         axes[0].plot(
             [x["step"] for x in rows if "loss" in x],
             [x["loss"] for x in rows if "loss" in x],
