@@ -365,39 +365,18 @@ def _run(argv, capsys):
     return rc, err[-1] if err else ""
 
 
+def _train(tmp_path, data_dir, name, capsys, *flags):
+    argv = ["train", "--workdir", str(tmp_path / "w"), "--data-dir", str(data_dir)]
+    return _run([*argv, "--name", name, *flags, "--quiet"], capsys)
+
+
 def test_missing_dataset_is_one_line(tmp_path, capsys):
-    rc, err = _run(
-        [
-            "train",
-            "--workdir",
-            str(tmp_path / "w"),
-            "--data-dir",
-            str(tmp_path),
-            "--name",
-            "spatial_qa/nothing_here",
-            "--quiet",
-        ],
-        capsys,
-    )
+    rc, err = _train(tmp_path, tmp_path, "spatial_qa/nothing_here", capsys)
     assert rc == 1 and "spatial_qa/nothing_here not found" in err
 
 
 def test_missing_split_names_the_splits(data_dir, tmp_path, capsys):
-    rc, err = _run(
-        [
-            "train",
-            "--workdir",
-            str(tmp_path / "w"),
-            "--data-dir",
-            str(data_dir),
-            "--name",
-            NAME,
-            "--split",
-            "validation",
-            "--quiet",
-        ],
-        capsys,
-    )
+    rc, err = _train(tmp_path, data_dir, NAME, capsys, "--split", "validation")
     assert rc == 1 and "no split 'validation'" in err and "test, train" in err
 
 
@@ -415,21 +394,7 @@ def test_split_without_scenes_is_left_out_and_named(tmp_path, capsys):
         height=48,
         split_fractions=(("train", 0.5), ("test", 0.5)),
     )
-    rc, err = _run(
-        [
-            "train",
-            "--workdir",
-            str(tmp_path / "w"),
-            "--data-dir",
-            str(tmp_path),
-            "--name",
-            "spatial_qa/one_scene",
-            "--split",
-            "test",
-            "--quiet",
-        ],
-        capsys,
-    )
+    rc, err = _train(tmp_path, tmp_path, "spatial_qa/one_scene", capsys, "--split", "test")
     assert rc == 1 and "no split 'test'" in err and "it has train" in err
 
 

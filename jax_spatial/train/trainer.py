@@ -319,10 +319,11 @@ def _setup_eval(run: Run) -> None:
     )
 
 
-def max_new_tokens(run: Run) -> int:
-    if run.config.eval.max_new:
-        return int(run.config.eval.max_new)
-    return 4 if run.config.data.answer_style == "short" else 96
+def max_new_tokens(config) -> int:
+    """Decoding length: a canonical answer is a few tokens, a sentence up to ~96."""
+    if config.eval.max_new:
+        return int(config.eval.max_new)
+    return 4 if config.data.answer_style == "short" else 96
 
 
 def evaluate(run: Run, items=None, source=None, progress=None) -> tuple[dict, list]:
@@ -344,7 +345,7 @@ def evaluate(run: Run, items=None, source=None, progress=None) -> tuple[dict, li
             items,
             read,
             batch_size=bs,
-            max_new=max_new_tokens(run),
+            max_new=max_new_tokens(run.config),
             sharding=sharding.batch_sharding(run.mesh),
             seed=run.config.seed,
             progress=progress,
@@ -522,17 +523,16 @@ def predict(
     )
     if not items:
         raise UserError(f"split {split!r} of {name} has no question in formats {formats}")
-    read = data_lib.ReadConfig(
-        image_size=tuple(model.config.image_size),
-        answer_style=config.data.answer_style,
+    # The run's own reading (image size, answer style, overlays, blind), with this call's
+    # formats and seed.
+    read = dataclasses.replace(
+        _read_config(config, model),
         formats=formats if formats == "all" else data_lib.allowed_formats(formats),
-        draw=bool(config.data.draw),
-        blind=bool(config.data.blind),
         seed=seed,
-        buckets=tuple(config.data.get("length_buckets", batch_lib.LENGTH_BUCKETS)),
+        worker_count=0,
     )
     batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
-    max_new = int(config.eval.max_new) or (4 if config.data.answer_style == "short" else 96)
+    max_new = max_new_tokens(config)
     with tqdm(total=len(items), unit="q", desc="predict", disable=not show_progress) as bar:
         rows = list(
             decode_lib.predict_items(
