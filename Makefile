@@ -39,3 +39,4 @@ bench: setup
 	$(PY) bench/lift.py
 	$(PY) bench/overlays.py
 	$(PY) bench/lift_agreement.py
+	$(PY) bench/multi_view.py

@@ -33,13 +33,12 @@ both sides alike. Minimums are printed beside the medians.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 
 import jax
 import numpy as np
+from _machine import machine_info  # bench/ is on sys.path when a benchmark runs as a script
 
 from jax_spatial import batching
 from jax_spatial.geometry import frames
@@ -87,24 +86,6 @@ def make_workload(num_frames: int, seed: int) -> list[FrameObservation]:
             )
         )
     return out
-
-
-def machine_info() -> str:
-    cpu = platform.processor() or "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    devices = ", ".join(str(d) for d in jax.devices())
-    return (
-        f"machine: {platform.machine()} {cpu}, {os.cpu_count()} cpus, {platform.system()} "
-        f"{platform.release()}\npython {platform.python_version()}, jax {jax.__version__}, "
-        f"devices: {devices}"
-    )
 
 
 def time_jax_groups(groups, config, pad_inside: bool, batch_size: int, seed: int) -> float:

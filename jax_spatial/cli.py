@@ -2,12 +2,15 @@
 
 jax-spatial generate --source kitti --root DATA/kitti_object --out out/kitti [--seed 0]
     [--max-scenes N] [--batch-size 32] [--config configs/generate.py:arg] [--set KEY=VALUE]
-    [--formats auto|caption/raw|all|K|fmt,fmt] [--write-images]
+    [--formats auto|caption/raw|all|K|fmt,fmt] [--write-images] [--split all|train|test]
+    [--tasks auto|single_view|multi_view|all|family,family] [--clips 4] [--rotation-pairs 4]
 jax-spatial sources
 jax-spatial draw --qa out/kitti/qa.jsonl --root DATA/kitti_object --out out/kitti/sheet.png
 jax-spatial export --data-dir D --name spatial_qa/procedural_small --out DIR
     [--style internvl|llava] [--formats 1|all|K|fmt,fmt] [--seed 0] [--split train]
     [--json-array]
+jax-spatial bench build --out B [source flags as generate] [--per-cell 10] [--split test]
+jax-spatial bench review B [--port 8765] [--no-browser]
 """
 
 from __future__ import annotations
@@ -25,18 +28,50 @@ import ml_collections
 from jax_spatial.errors import UsageError, UserError
 
 # Sources that make their own data and need no --root.
-ROOTLESS_SOURCES = ("procedural", "street")
+ROOTLESS_SOURCES = ("procedural", "street", "procedural_clips", "rotation_pairs")
 
 
-def _generate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+@dataclasses.dataclass
+class PreparedRun:
+    """What `generate` builds from its flags before any scene is read (shared with `bench`).
 
+    Attributes:
+      source: the built source (wrapped in `LiftingSource` when lifting).
+      run: the engine's `GenerateConfig`.
+      source_name, root, options, lift: how the source was built, for manifests.
+      out: the output folder, checked writable.
+      scene_ids: the ids of the `--split` (None: all of the source's); `run.max_scenes`
+        caps them.
+      split, fractions: the `--split` name and the `--splits` fractions it was taken from.
+    """
+
+    source: object
+    run: object
+    source_name: str
+    root: str
+    options: dict
+    lift: bool
+    out: str
+    scene_ids: list[str] | None
+    split: str
+    fractions: tuple
+
+
+def prepare_run(args: argparse.Namespace) -> PreparedRun:
+    """The source, run settings, output folder and split of `generate`-style flags.
+
+    Reads `args.config`, `source`, `root`, `out`, `seed`, `max_scenes`, `batch_size`,
+    `formats`, `write_images`, `set`, `lift`, `split` and `splits`; every check of a flag
+    happens here, before anything is generated.
+    """
     from jax_spatial import config as config_lib
-    from jax_spatial import engine
+    from jax_spatial.benchmark import splits
     from jax_spatial.sources import source_class, source_options
 
     _check_at_least("--batch-size", args.batch_size, 1)
     _check_at_least("--max-scenes", args.max_scenes, 1)
+    fractions = splits.parse_fractions(args.splits)
+    splits.check_split(args.split, fractions)
     cfg = (
         config_lib.load_config(args.config)
         if args.config
@@ -78,22 +113,52 @@ def _generate(args: argparse.Namespace) -> int:
         # The embedded default asks of boxes lifted from its rendered depth, not of its exact
         # boxes: the path every image-only source takes.
         source = LiftingSource(source, discard_boxes=source_name in ROOTLESS_SOURCES)
+    scene_ids = None
+    if args.split != "all":
+        scene_ids = splits.scenes_of_split(source.scene_ids(), args.split, fractions)
+    return PreparedRun(
+        source, run, source_name, root, options, bool(lift), out, scene_ids, args.split, fractions
+    )
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from jax_spatial import engine
+    from jax_spatial.multiview import generate as multi_view
+
+    _check_at_least("--clips", getattr(args, "clips", None), 0)
+    _check_at_least("--rotation-pairs", getattr(args, "rotation_pairs", None), 0)
+    multi_view.parse_tasks(args.tasks)  # a bad --tasks fails before anything is built
+    prepared = prepare_run(args)
+    out, root = prepared.out, prepared.root
+    plan = multi_view.parse_tasks(args.tasks, prepared.source_name)
 
     def progress(total):
-        return tqdm(total=total, unit="scene", desc=f"{source_name}", disable=args.quiet)
+        return tqdm(total=total, unit="scene", desc=prepared.source_name, disable=args.quiet)
 
-    summary = engine.generate(source, out, run, progress=progress)
-    print(_summary_text(summary, out))
-    if args.sheet and summary["qa_total"]:
-        from jax_spatial.viz import qa_sheet
-        from jax_spatial.writers.jsonl import read_jsonl
-
-        # Rendered frames were saved under `out`; dataset images stay under their root.
-        image_root = out if not root else root
-        sheet = qa_sheet.save_contact_sheet(
-            read_jsonl(f"{out}/qa.jsonl"), image_root, f"{out}/contact_sheet.png"
+    if plan.single_view:
+        run = dataclasses.replace(
+            prepared.run,
+            quotas=multi_view.single_view_quotas(prepared.run.quotas, plan.single_view),
         )
-        print(f"contact sheet of sample questions: {sheet}")
+        summary = engine.generate(
+            prepared.source, out, run, scene_ids=prepared.scene_ids, progress=progress
+        )
+        print(_summary_text(summary, out))
+        if args.sheet and summary["qa_total"]:
+            from jax_spatial.viz import qa_sheet
+            from jax_spatial.writers.jsonl import read_jsonl
+
+            # Rendered frames were saved under `out`; dataset images stay under their root.
+            image_root = out if not root else root
+            sheet = qa_sheet.save_contact_sheet(
+                read_jsonl(f"{out}/qa.jsonl"), image_root, f"{out}/contact_sheet.png"
+            )
+            print(f"contact sheet of sample questions: {sheet}")
+    if plan.multi_view:
+        clip_summary = multi_view.run_for_cli(prepared, plan, args)
+        print(multi_view.summary_text(clip_summary, out))
     return 0
 
 
@@ -331,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the overlays of drawn formats to <out>/images/ and point `image` at them",
     )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    from jax_spatial.benchmark import splits as bench_splits
+
+    bench_splits.add_split_flags(gen, default="all")
     gen.add_argument(
         "--sheet",
         action=argparse.BooleanOptionalAction,
@@ -343,6 +411,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="lift objects from depth and masks (default: on for procedural, which then "
         "discards its exact boxes; image-only sources lift on their own)",
+    )
+    gen.add_argument(
+        "--tasks",
+        default=None,
+        help="task families: single_view, multi_view, all, or a comma list "
+        "(position,size,existence,counting,mv_counting,abs_distance,object_size,room_size,"
+        "rel_distance,rel_direction,appearance_order,route,rotation); default auto: all for "
+        "the procedural default, multi_view for procedural_clips and rotation_pairs, "
+        "single_view otherwise. Multi-view questions go to qa_clips.jsonl",
+    )
+    gen.add_argument(
+        "--clips",
+        type=int,
+        default=4,
+        help="procedural_clips walks asked multi-view questions beside the single-view "
+        "procedural default (default 4; 0: none)",
+    )
+    gen.add_argument(
+        "--rotation-pairs",
+        type=int,
+        default=4,
+        help="rotation_pairs asked rotation questions beside procedural clips (default 4; 0: none)",
     )
     gen.set_defaults(func=_generate)
 
@@ -379,6 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     from jax_spatial.train import commands as train_commands
 
     train_commands.add_parsers(sub)
+    from jax_spatial.benchmark import commands as bench_commands
+
+    bench_commands.add_parsers(sub)
+    from jax_spatial.benchmark import score_commands
+
+    score_commands.add_parsers(sub)
     return parser
 
 

@@ -25,8 +25,21 @@ if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libusb-1.0-0 >/dev/null 2>&1; th
     || { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq libusb-1.0-0; }
 fi
 
+# The review page's browser test (tests/test_review_page.py) drives Debian's chromium through
+# chromium-driver; without them that test skips, so a failed install does not stop the setup.
+if command -v dpkg >/dev/null 2>&1 \
+  && ! { dpkg -s chromium >/dev/null 2>&1 && dpkg -s chromium-driver >/dev/null 2>&1; }; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "installing chromium and chromium-driver (for the review page's browser test)"
+  $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+    || { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium chromium-driver; } \
+    || echo "could not install chromium; the browser test will skip" >&2
+fi
+
 stamp=.venv/.jax_spatial_installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+extras=test,gemma
+want=$( { cat pyproject.toml; echo "$extras"; } | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then
   echo "creating .venv with $("$python_bin" --version)"
   "$python_bin" -m venv .venv
@@ -34,6 +47,6 @@ fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing jax_spatial and its dependencies into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e ".[$extras]"
   echo "$want" > "$stamp"
 fi

@@ -18,8 +18,25 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 
 
+def _needs_gemma_extra():
+    import importlib.util
+
+    missing = [m for m in ("sentencepiece", "safetensors") if importlib.util.find_spec(m) is None]
+    return pytest.mark.skipif(
+        bool(missing), reason=f"needs the gemma extra (pip install 'jax-spatial[gemma]'): {missing}"
+    )
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["quickstart.ipynb", "finetune.ipynb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "quickstart.ipynb",
+        "finetune.ipynb",
+        "score.ipynb",
+        pytest.param("finetune_gemma3.ipynb", marks=_needs_gemma_extra()),
+    ],
+)
 def test_notebook_executes(name, tmp_path, monkeypatch):
     monkeypatch.setenv("JAX_SPATIAL_NOTEBOOK_SCALE", "tiny")
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from decode_checks import assert_cached_decoding_matches_full
 from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -135,23 +136,8 @@ def test_kv_cache_decoding_equals_full_forward(jit):
     rng = np.random.default_rng(0)
     image = jnp.asarray(rng.integers(0, 255, (2, 32, 32, 3)), jnp.uint8)
     text = jnp.asarray(rng.integers(4, 50, (2, 9)), jnp.int32)
-    lengths = [5, 3]  # prefix lengths; the rows' answers follow them
-    mask_ar = jnp.array([[0] * n + [1] * (9 - n) for n in lengths])
-    full = model(image, text, mask_ar, jnp.ones_like(text))
-    prefix = jnp.where(jnp.arange(5)[None] < jnp.array(lengths)[:, None], text[:, :5], 0)
-    pin = (jnp.arange(5)[None] < jnp.array(lengths)[:, None]).astype(jnp.int32)
-    cls = type(model)
-    prefill = nnx.jit(cls.prefill, static_argnums=4) if jit else cls.prefill
-    step_fn = nnx.jit(cls.decode_step, static_argnums=4) if jit else cls.decode_step
-    logits, cache = prefill(model, image, prefix, pin, 3)
-    slots = model.config.num_image_tokens + 5
-    for row, n in enumerate(lengths):
-        np.testing.assert_allclose(logits[row], full[row, n - 1], atol=1e-5)
-    for t in range(3):
-        token = jnp.array([text[r, n + t] for r, n in enumerate(lengths)])
-        logits, cache = step_fn(model, token, t, cache, slots)
-        for row, n in enumerate(lengths):
-            np.testing.assert_allclose(logits[row], full[row, n + t], atol=1e-5)
+    # Prefix lengths 5 and 3; the rows' answers follow them.
+    assert_cached_decoding_matches_full(model, image, text, [5, 3], prefix_len=5, steps=3, jit=jit)
 
 
 def test_greedy_decoding_stops_at_eos():
@@ -437,6 +423,69 @@ def test_tokenizer_of_another_run_is_refused(trained, data_dir, tmp_path, capsys
     assert rc == 1 and "does not match the checkpoint's tokenizer" in err
 
 
+def _bench_from_split(data_dir, folder, max_items=6, seed=0):
+    """A bench folder written by hand from the test split, each item rendered exactly as
+    `predict` renders that question from the dataset (same format and colours seed)."""
+    from PIL import Image
+
+    source = data_lib.open_split(data_dir, NAME, "test")
+    items = data_lib.eval_items(
+        source, data_lib.question_index(source), seed=seed, max_items=max_items
+    )
+    read = data_lib.ReadConfig(image_size=(32, 32))
+    (folder / "images").mkdir(parents=True)
+    lines = []
+    for n, (frame, k, fmt) in enumerate(items):
+        image, question, answer, meta = data_lib.render_question(
+            source, frame, k, fmt, seed + 7919 * frame + k, read
+        )
+        Image.fromarray(image).save(folder / "images" / f"{n}.png")  # lossless
+        lines.append(
+            {"id": f"item-{n}", "images": [f"images/{n}.png"], "question": question,
+             "answer": answer, "canonical": meta["canonical"], "choices": meta["choices"],
+             "task": meta["task"], "relation": meta["relation"], "format": meta["format_id"],
+             "answer_type": meta["kind"], "source": meta["source"], "scene": meta["scene_id"],
+             "meta": {}}
+        )
+    (folder / "bench.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return lines
+
+
+def test_predict_on_a_bench_folder_answers_each_item_by_its_id(trained, data_dir, tmp_path, capsys):
+    lines = _bench_from_split(data_dir, tmp_path / "bench")
+    rc, err = _run(
+        ["predict", "--workdir", str(trained), "--bench", str(tmp_path / "bench"),
+         "--out", str(tmp_path / "b.jsonl"), "--quiet"], capsys,
+    )
+    assert rc == 0, err
+    on_bench = [json.loads(x) for x in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in on_bench] == [x["id"] for x in lines]
+    assert [r["format_id"] for r in on_bench] == [x["format"] for x in lines]
+    # The same questions read from the dataset: the same pixels and tokens reach the model,
+    # so greedy decoding gives the same answers.
+    rc, err = _predict(trained, data_dir, tmp_path, capsys)
+    assert rc == 0, err
+    on_split = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    picked = {r["question"]: r["prediction"] for r in on_split}
+    assert [picked[x["question"]] for x in lines] == [r["prediction"] for r in on_bench]
+
+
+def test_predict_on_a_broken_bench_is_one_line(trained, data_dir, tmp_path, capsys):
+    argv = ["predict", "--workdir", str(trained), "--out", str(tmp_path / "p.jsonl"), "--quiet"]
+    rc, err = _run([*argv, "--bench", str(tmp_path / "nowhere")], capsys)
+    assert rc == 1 and "bench folder" in err and "not found" in err
+    _bench_from_split(data_dir, tmp_path / "b", max_items=2)
+    (tmp_path / "b" / "images" / "1.png").unlink()
+    rc, err = _run([*argv, "--bench", str(tmp_path / "b")], capsys)
+    assert rc == 1 and "1.png not found" in err
+    with (tmp_path / "b" / "bench.jsonl").open("a") as f:
+        f.write("{not json\n")
+    rc, err = _run([*argv, "--bench", str(tmp_path / "b")], capsys)
+    assert rc == 1 and "bench.jsonl:3: not JSON" in err
+    rc, err = _run([*argv, "--bench", str(tmp_path / "b"), "--name", NAME], capsys)
+    assert rc == 2 and "either --bench" in err
+
+
 def test_bad_flags_are_usage_errors(tmp_path, capsys):
     rc = cli.main(["train", "--workdir", str(tmp_path), "--steps", "0"])
     assert rc == 2 and "--steps must be at least 1" in capsys.readouterr().err
@@ -551,6 +600,34 @@ def test_the_loop_learns_a_visual_relation_from_pixels():
     predicted = np.asarray(jnp.argmax(logits[:, answer_at - 1], -1))
     accuracy = (predicted == np.asarray(test["text"][:, answer_at])).mean()
     assert accuracy > 0.85, accuracy  # chance is 0.5
+
+
+def test_unknown_quota_is_one_line(tmp_path):
+    from jax_spatial.datasets.build import build_dataset
+    from jax_spatial.errors import UserError
+
+    with pytest.raises(UserError, match="unknown quota positon; known: .*position"):
+        build_dataset(tmp_path, "q", quotas={"positon": 12}, num_scenes=1)
+    assert not (tmp_path / "spatial_qa").exists()
+
+
+def test_sincos_image_position_tells_every_patch_apart():
+    from jax_spatial.train.models.tiny_vlm import sincos_2d
+
+    table = sincos_2d(6, 8, 128)
+    assert table.shape == (48, 128) and np.abs(table).max() <= 1.0
+    distances = np.linalg.norm(table[:, None] - table[None], axis=-1)
+    assert distances[~np.eye(48, dtype=bool)].min() > 0.1
+    # Rows and columns live in separate halves: moving along a row changes only the column half.
+    assert np.allclose(table[0, :64], table[7, :64])
+    assert not np.allclose(table[0, 64:], table[7, 64:])
+    tok = WordTokenizer.train(["a"])
+    model = trainer.build_model({"name": "tiny_vlm", "vocab_size": tok.vocab_size,
+                                 "preset": "test", "image_position": "sincos"})
+    image = jnp.zeros((1, 32, 32, 3), jnp.uint8)
+    text = jnp.asarray([[tok.bos_id, tok.eos_id]])
+    ones = jnp.ones_like(text)
+    assert np.isfinite(np.asarray(model(image, text, ones * 0, ones))).all()
 
 
 def test_question_index_filters_tasks(data_dir):

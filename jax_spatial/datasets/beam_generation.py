@@ -8,41 +8,20 @@ examples by a hash of their keys, which fixes the shard contents too.
 
 Validation failures and skipped scenes are Beam counters (`spatial_qa` namespace:
 `frames_rejected`, `qa_rejected`, `scenes_skipped`, `reason/<rule>`), visible in the runner's
-UI and in the pipeline result.
+UI and in the pipeline result. The plumbing is `beam_groups`, shared with the clip builder.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from tensorflow_datasets.core.utils.lazy_imports_utils import apache_beam as beam
-
-from jax_spatial import validate
-from jax_spatial.datasets import examples
+from jax_spatial.datasets import beam_groups, examples
 
 NAMESPACE = "spatial_qa"
 
 
-def _generate_group(indexed_group, spec: examples.SourceSpec, config):
-    """`(shard index, scene ids)` -> valid `(key, example)`s, counting rejections."""
-    _, scene_ids = indexed_group
-    report = validate.ValidationReport()
-    skipped: list = []
-    yield from examples.generate_shard(spec, scene_ids, config, report, skipped)
-    metrics = beam.metrics.Metrics
-    for name, value in (
-        ("frames_checked", report.frames_checked),
-        ("frames_rejected", report.frames_rejected),
-        ("qa_checked", report.qa_checked),
-        ("qa_rejected", report.qa_rejected),
-        ("scenes_skipped", len(skipped)),
-    ):
-        metrics.counter(NAMESPACE, name).inc(value)
-    for reason, count in report.reasons.items():
-        metrics.counter(NAMESPACE, f"reason/{reason}").inc(count)
-
-
-class GenerateExamples(beam.PTransform):
+class GenerateExamples(beam_groups.GenerateGroups):
     """`PBegin -> PCollection[(key, example)]` over fixed scene-id groups.
 
     Args:
@@ -52,16 +31,7 @@ class GenerateExamples(beam.PTransform):
     """
 
     def __init__(self, spec: examples.SourceSpec, shards: Sequence[Sequence[str]], config):
-        super().__init__()
+        generate = functools.partial(examples.generate_shard, spec, config=config)
+        super().__init__(shards, generate, NAMESPACE, unit="frame")
         self.spec = spec
-        self.shards = [(i, tuple(group)) for i, group in enumerate(shards)]
         self.config = config
-
-    def expand(self, pbegin):
-        return (
-            pbegin
-            | "SceneGroups" >> beam.Create(self.shards)
-            # Create emits every group in one bundle; a reshuffle spreads them over workers.
-            | "Spread" >> beam.Reshuffle()
-            | "Generate" >> beam.FlatMap(_generate_group, spec=self.spec, config=self.config)
-        )

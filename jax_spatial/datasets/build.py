@@ -45,17 +45,18 @@ def build_dataset(
     seed: int = 0,
     lift: bool = False,
     file_format: str = "array_record",
+    quotas: dict | None = None,
     **options,
 ) -> pathlib.Path:
     """Builds `spatial_qa/<name>` under `data_dir`; returns the version folder.
 
     `options` go to the source (procedural: `num_scenes`, `seed`, `views_per_scene`, `width`,
-    `height`). A dataset already built there is reused as it is.
+    `height`); `quotas` overrides per-frame question quotas (`qa.select.QuotaConfig` fields,
+    e.g. `{"position": 12}`). A dataset already built there is reused as it is.
     """
-    import tensorflow_datasets as tfds
-
     from jax_spatial.datasets.spatial_qa import spatial_qa_dataset_builder as builder_lib
 
+    builder_lib._quotas(tuple((quotas or {}).items()))  # an unknown quota fails before any work
     config = builder_lib.SpatialQAConfig(
         name=name,
         description=f"{source} with options {sorted(options.items())}",
@@ -66,13 +67,25 @@ def build_dataset(
         scenes_per_shard=scenes_per_shard,
         seed=seed,
         split_fractions=tuple(split_fractions),
+        quotas=tuple(sorted((quotas or {}).items())),
     )
+    return prepare(builder_lib.Builder, config, data_dir, file_format)
+
+
+def prepare(builder_cls, config, data_dir: str | pathlib.Path, file_format: str) -> pathlib.Path:
+    """Builds one config of a TFDS builder class under `data_dir`; returns the version folder.
+
+    A data dir that cannot be created is a `UserError`; a dataset already built there is
+    reused as it is.
+    """
+    import tensorflow_datasets as tfds
+
     data_dir = pathlib.Path(data_dir).expanduser()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot create data dir {data_dir}: {error.strerror}") from error
-    builder = builder_lib.Builder(config=config, data_dir=str(data_dir))
+    builder = builder_cls(config=config, data_dir=str(data_dir))
     builder.download_and_prepare(
         file_format=file_format,
         download_config=tfds.download.DownloadConfig(verify_ssl=False),
@@ -80,4 +93,4 @@ def build_dataset(
     return pathlib.Path(builder.data_dir)
 
 
-__all__ = ["build_dataset", "parse_splits"]
+__all__ = ["build_dataset", "parse_splits", "prepare"]

@@ -30,6 +30,8 @@ _MODULES = {
     "scannet": "jax_spatial.sources.scannet",
     "mmdet3d": "jax_spatial.sources.mmdet3d",
     "procedural": "jax_spatial.sources.procedural",
+    "procedural_clips": "jax_spatial.sources.procedural_clips",
+    "rotation_pairs": "jax_spatial.sources.mesh_folder",
     "coco": "jax_spatial.sources.coco",
     "visual_genome": "jax_spatial.sources.visual_genome",
     "rgbd": "jax_spatial.sources.rgbd",

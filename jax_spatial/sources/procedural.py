@@ -315,8 +315,9 @@ class ProceduralSource(Source):
         colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
         return _make_shape(category, on_support, rng), colour
 
-    def _furnish(self, room, rng) -> list[_Placed]:
-        target = int(rng.integers(4, 11))
+    def _furnish(self, room, rng, count=(4, 11)) -> list[_Placed]:
+        """Places `count[0]..count[1] - 1` objects (fewer when the room fills up)."""
+        target = int(rng.integers(*count))
         placed: list[_Placed] = []
         if rng.random() < 0.75:  # most rooms get a table to put things on
             shape = _make_shape("table", False, rng)
@@ -443,69 +444,10 @@ class ProceduralSource(Source):
     # ------------------------------------------------------------------ rendering
 
     def _render_scene(self, scene_id, index, room, placed, cams, rng) -> Scene:
-        items = [(m, np.eye(4), ROOM_ID) for m in _room_meshes(room, rng)]
-        items += [(p.mesh(), p.world_from_local, i) for i, p in enumerate(placed)]
-        tris, textures = meshes.pack(items, min_triangles=1024)
-        K = np.stack([c[0] for c in cams])
-        poses = np.stack([c[1] for c in cams])
-        out = rasterizer.render(tris, textures, K, poses, height=self.height, width=self.width)
-        rgb = np.asarray(out.rgb)
-        depth = np.asarray(out.depth, np.float32)
-        ids = np.asarray(out.instance)
-
-        objects = []
-        for i, p in enumerate(placed):
-            rot = np.asarray(frames.rotation_z(p.yaw), np.float64)
-            attributes = (p.colour, "shiny" if p.shiny else "matte") if p.colour else ()
-            objects.append(
-                SceneObject(
-                    index=i,
-                    category=p.shape.category,
-                    box3d=Box3D(centre=p.centre.copy(), extent=p.shape.extent.copy(), rotation=rot),
-                    attributes=attributes,
-                    extra={"support": placed.index(p.support) if p.support is not None else None},
-                )
-            )
-        for obj, caption in zip(objects, _captions(placed), strict=True):
-            obj.caption = caption
-
-        frame_list = []
-        for v in range(len(cams)):
-            frame_id = f"view_{v:02d}"
-            buf = io.BytesIO()
-            Image.fromarray((rgb[v] * 255.0).round().astype(np.uint8)).save(buf, format="PNG")
-            frame_list.append(
-                Frame(
-                    frame_id=frame_id,
-                    width=self.width,
-                    height=self.height,
-                    K=K[v],
-                    world_from_cam=poses[v],
-                    image_bytes=buf.getvalue(),
-                    depth=depth[v],
-                    exhaustive=True,
-                )
-            )
-            for i, obj in enumerate(objects):
-                mask = ids[v] == i
-                if not mask.any():
-                    continue
-                obj.boxes2d[frame_id] = mask_lib.mask_box(mask).astype(np.float64)
-                obj.masks[frame_id] = mask_lib.encode_rle(mask)
-                obj.extra.setdefault("pixels", {})[frame_id] = int(mask.sum())
-        # The exact ground truth, kept apart from the objects: a lifting run discards their
-        # boxes (and drops objects it cannot lift), the ground-truth file still needs them.
-        truth = [
-            {
-                "index": o.index,
-                "category": o.category,
-                "caption": o.caption,
-                "box3d": o.box3d,
-                "boxes2d": dict(o.boxes2d),
-                "pixels": dict(o.extra.get("pixels", {})),
-            }
-            for o in objects
-        ]
+        frame_ids = [f"view_{v:02d}" for v in range(len(cams))]
+        objects, frame_list = render_views(
+            _room_meshes(room, rng), placed, cams, frame_ids, self.width, self.height
+        )
         return Scene(
             scene_id=scene_id,
             source="procedural",
@@ -519,9 +461,107 @@ class ProceduralSource(Source):
                 # What a lifting of these views would run on: all of it exact by construction.
                 "estimators": {"depth": "rendered", "intrinsics": "exact", "gravity": "exact"},
                 # Read by `writers.ground_truth` (world-frame boxes, per-view pixel boxes).
-                "ground_truth": truth,
+                "ground_truth": truth_entries(objects),
             },
         )
+
+
+def scene_objects(placed: list[_Placed]) -> list[SceneObject]:
+    """The placed objects as `SceneObject`s: exact world boxes, attributes, unique captions."""
+    objects = []
+    for i, p in enumerate(placed):
+        rot = np.asarray(frames.rotation_z(p.yaw), np.float64)
+        attributes = (p.colour, "shiny" if p.shiny else "matte") if p.colour else ()
+        objects.append(
+            SceneObject(
+                index=i,
+                category=p.shape.category,
+                box3d=Box3D(centre=p.centre.copy(), extent=p.shape.extent.copy(), rotation=rot),
+                attributes=attributes,
+                extra={"support": placed.index(p.support) if p.support is not None else None},
+            )
+        )
+    for obj, caption in zip(objects, _captions(placed), strict=True):
+        obj.caption = caption
+    return objects
+
+
+def render_views(
+    room_meshes, placed, cams, frame_ids, width, height, view_chunk: int | None = None
+) -> tuple[list[SceneObject], list[Frame]]:
+    """Renders a furnished room from `cams` into objects (with masks) and PNG frames.
+
+    Args:
+      room_meshes: meshes of the room's surfaces (instance `ROOM_ID`).
+      placed: the objects (instance ids `0..n-1` in this order).
+      cams: `(K [3, 3], world_from_cam [4, 4])` per view.
+      frame_ids: one id per view.
+      width, height: image size.
+      view_chunk: render at most this many views per compiled call, the last call padded to
+        the same count, so scenes with different view counts share one compiled renderer;
+        None renders all views in one call.
+
+    Returns:
+      `(objects, frames)`: per object its per-frame instance mask (RLE), tight pixel box and
+      pixel count (`extra["pixels"]`) where it is seen; frames with depth, exhaustive.
+    """
+    items = [(m, np.eye(4), ROOM_ID) for m in room_meshes]
+    items += [(p.mesh(), p.world_from_local, i) for i, p in enumerate(placed)]
+    tris, textures = meshes.pack(items, min_triangles=1024)
+    K = np.stack([c[0] for c in cams])
+    poses = np.stack([c[1] for c in cams])
+    chunk = len(cams) if view_chunk is None else int(view_chunk)
+    rgb, depth, ids = [], [], []
+    for start in range(0, len(cams), chunk):
+        take = np.arange(start, start + chunk).clip(max=len(cams) - 1)
+        out = rasterizer.render(tris, textures, K[take], poses[take], height=height, width=width)
+        keep = min(chunk, len(cams) - start)
+        rgb.append(np.asarray(out.rgb)[:keep])
+        depth.append(np.asarray(out.depth, np.float32)[:keep])
+        ids.append(np.asarray(out.instance)[:keep])
+    rgb, depth, ids = np.concatenate(rgb), np.concatenate(depth), np.concatenate(ids)
+
+    objects = scene_objects(placed)
+    frame_list = []
+    for v, frame_id in enumerate(frame_ids):
+        buf = io.BytesIO()
+        Image.fromarray((rgb[v] * 255.0).round().astype(np.uint8)).save(buf, format="PNG")
+        frame_list.append(
+            Frame(
+                frame_id=frame_id,
+                width=width,
+                height=height,
+                K=K[v],
+                world_from_cam=poses[v],
+                image_bytes=buf.getvalue(),
+                depth=depth[v],
+                exhaustive=True,
+            )
+        )
+        for i, obj in enumerate(objects):
+            mask = ids[v] == i
+            if not mask.any():
+                continue
+            obj.boxes2d[frame_id] = mask_lib.mask_box(mask).astype(np.float64)
+            obj.masks[frame_id] = mask_lib.encode_rle(mask)
+            obj.extra.setdefault("pixels", {})[frame_id] = int(mask.sum())
+    return objects, frame_list
+
+
+def truth_entries(objects: list[SceneObject]) -> list[dict]:
+    """The exact ground truth, kept apart from the objects: a lifting run discards their boxes
+    (and drops objects it cannot lift), the ground-truth file still needs them."""
+    return [
+        {
+            "index": o.index,
+            "category": o.category,
+            "caption": o.caption,
+            "box3d": o.box3d,
+            "boxes2d": dict(o.boxes2d),
+            "pixels": dict(o.extra.get("pixels", {})),
+        }
+        for o in objects
+    ]
 
 
 def _captions(placed: list[_Placed]) -> list[str | None]:

@@ -6,6 +6,8 @@
 shardings); `data` is the grain iterator's state (grain.checkpoint), so a resumed run reads
 the same batches it would have read; `tokenizer` is the vocabulary; `meta` the step, the
 model's construction arguments and the tokenizer's fingerprint. The manager keeps the last K.
+A model that names `checkpoint_filter` (a LoRA run: its adapters) has only that part saved
+and restored; the rest is rebuilt by the model's factory (pretrained folder or seed).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from jax_spatial.errors import UserError
-from jax_spatial.train.tokenizer import WordTokenizer
+from jax_spatial.train import tokenizer as tokenizer_lib
 
 
 def manager(workdir: str | pathlib.Path, keep: int = 3, save_every: int = 1):
@@ -35,9 +37,15 @@ def manager(workdir: str | pathlib.Path, keep: int = 3, save_every: int = 1):
         raise UserError(f"cannot use checkpoint folder {directory}: {error}") from error
 
 
+def model_state(model):
+    """What a checkpoint holds of `model`: all of it, or `model.checkpoint_filter`'s part."""
+    keep = getattr(model, "checkpoint_filter", None)
+    return nnx.state(model) if keep is None else nnx.state(model, keep)
+
+
 def save(mngr, step: int, model, optimizer, tokenizer, iterator, meta: dict, force=False):
     args = {
-        "state": ocp.args.StandardSave({"model": nnx.state(model), "opt": nnx.state(optimizer)}),
+        "state": ocp.args.StandardSave({"model": model_state(model), "opt": nnx.state(optimizer)}),
         "tokenizer": ocp.args.JsonSave(tokenizer.to_json()),
         "meta": ocp.args.JsonSave({**meta, "step": int(step)}),
     }
@@ -50,7 +58,7 @@ def _where(mngr, step) -> str:
     return str(pathlib.Path(mngr.directory) / str(step))
 
 
-def read_meta(mngr, step: int | None = None) -> tuple[int, dict, WordTokenizer]:
+def read_meta(mngr, step: int | None = None) -> tuple[int, dict, tokenizer_lib.Tokenizer]:
     """`(step, meta, tokenizer)` of the latest (or given) checkpoint; `UserError` if unreadable."""
     step = mngr.latest_step() if step is None else step
     if step is None:
@@ -68,7 +76,7 @@ def read_meta(mngr, step: int | None = None) -> tuple[int, dict, WordTokenizer]:
     meta, tok_json = restored["meta"], restored["tokenizer"]
     if not isinstance(meta, dict) or "model" not in meta:
         raise UserError(f"checkpoint {_where(mngr, step)}: meta lacks the model description")
-    tokenizer = WordTokenizer.from_json(tok_json, f"checkpoint {_where(mngr, step)} tokenizer")
+    tokenizer = tokenizer_lib.from_json(tok_json, f"checkpoint {_where(mngr, step)} tokenizer")
     if meta.get("tokenizer_fingerprint") != tokenizer.fingerprint():
         raise UserError(
             f"checkpoint {_where(mngr, step)}: its tokenizer does not match the one the model "
@@ -79,7 +87,7 @@ def read_meta(mngr, step: int | None = None) -> tuple[int, dict, WordTokenizer]:
 
 def restore(mngr, step: int, model, optimizer, iterator=None) -> None:
     """Restores model and optimizer state (and the data iterator) in place, on their shardings."""
-    abstract = {"model": nnx.state(model)}
+    abstract = {"model": model_state(model)}
     if optimizer is not None:
         abstract["opt"] = nnx.state(optimizer)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract)
@@ -129,6 +137,7 @@ def check_tokenizer_copy(workdir, tokenizer) -> None:
 __all__ = [
     "check_tokenizer_copy",
     "manager",
+    "model_state",
     "read_meta",
     "restore",
     "save",

@@ -6,6 +6,7 @@
     jax-spatial train --config configs/train.py:<arg> --workdir W [--data-dir D]
         [--name spatial_qa/learn] [--split train] [--steps N] [--batch-size B] [--model M]
     jax-spatial predict --workdir W --data-dir D --name N --split test --out preds.jsonl
+    jax-spatial predict --workdir W --bench B --out preds.jsonl
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ def _train(args) -> int:
 def _predict(args) -> int:
     from jax_spatial.train import trainer
 
+    if (args.bench is None) == (args.name is None):
+        raise UsageError("predict: give either --bench B or --name N (with --data-dir)")
+
     summary = trainer.predict(
         args.workdir,
         args.data_dir,
@@ -108,6 +112,7 @@ def _predict(args) -> int:
         max_items=args.max_items,
         seed=args.seed,
         show_progress=not args.quiet,
+        bench=args.bench,
     )
     print(json.dumps(summary))
     return 0
@@ -144,8 +149,13 @@ def add_parsers(sub) -> None:
 
     pr = sub.add_parser("predict", help="greedy answers of a trained model, one JSONL line each")
     pr.add_argument("--workdir", required=True, help="a train --workdir")
-    pr.add_argument("--data-dir", required=True)
-    pr.add_argument("--name", required=True, help="TFDS name, e.g. spatial_qa/procedural_small")
+    pr.add_argument("--data-dir", help="TFDS data dir holding the dataset")
+    pr.add_argument("--name", help="TFDS name, e.g. spatial_qa/procedural_small")
+    pr.add_argument(
+        "--bench",
+        help="a `jax-spatial bench build` folder: answer its items (ids as in bench.jsonl) "
+        "instead of a dataset split",
+    )
     pr.add_argument("--split", default="test")
     pr.add_argument("--out", required=True, help="predictions JSONL to write")
     pr.add_argument("--batch-size", type=_positive("--batch-size"), default=64)

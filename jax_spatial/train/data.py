@@ -306,13 +306,21 @@ def prefix_batches(
     ds = grain.MapDataset.source(list(items)).map(element)
     for start in range(0, len(items), batch_size):
         rows = [ds[i] for i in range(start, min(start + batch_size, len(items)))]
-        valid = len(rows)
-        rows += [rows[0]] * (batch_size - valid)
-        out = collate(rows)
-        out["meta"] = [r["meta"] for r in rows[:valid]]
-        out["target"] = [r["target"] for r in rows[:valid]]
-        out["valid"] = valid
-        yield out
+        yield collate_padded(collate, rows, batch_size)
+
+
+def collate_padded(collate, rows: list[dict], batch_size: int) -> dict:
+    """`rows` (1 to `batch_size` decoding rows) as one batch of static size `batch_size`.
+
+    The missing rows are copies of the first (shapes stay fixed for jit); `meta` and `target`
+    list the real rows only and `valid` counts them.
+    """
+    valid = len(rows)
+    out = collate(rows + [rows[0]] * (batch_size - valid))
+    out["meta"] = [r["meta"] for r in rows]
+    out["target"] = [r["target"] for r in rows]
+    out["valid"] = valid
+    return out
 
 
 def tokenizer_texts(source, formats="all", max_frames: int = 64, seed: int = 0) -> Iterator[str]:
@@ -351,6 +359,7 @@ def global_batch(batch: dict, sharding) -> dict:
 __all__ = [
     "ReadConfig",
     "allowed_formats",
+    "collate_padded",
     "eval_items",
     "global_batch",
     "open_split",

@@ -55,7 +55,16 @@ def predict_items(
     progress=None,
 ):
     """Yields `(meta, prediction text, target text)` for every `(frame, question, format)`."""
-    for batch in data_lib.prefix_batches(source, items, tokenizer, config, batch_size, seed):
+    batches = data_lib.prefix_batches(source, items, tokenizer, config, batch_size, seed)
+    yield from predict_batches(
+        model, tokenizer, batches, max_new=max_new, sharding=sharding, progress=progress
+    )
+
+
+def predict_batches(model, tokenizer, batches, *, max_new: int, sharding=None, progress=None):
+    """Yields `(meta, prediction text, target text)` for every valid row of prefix batches
+    (`data.prefix_batches` or `bench_input.bench_prefix_batches`)."""
+    for batch in batches:
         arrays = {k: batch[k] for k in ("image", "text", "mask_input")}
         if sharding is not None:
             arrays = {k: jax.device_put(np.asarray(v), sharding) for k, v in arrays.items()}
@@ -92,4 +101,4 @@ def write_predictions(path, rows) -> pathlib.Path:
     return path
 
 
-__all__ = ["greedy", "predict_items", "write_predictions"]
+__all__ = ["greedy", "predict_batches", "predict_items", "write_predictions"]

@@ -1,6 +1,7 @@
-"""Device mesh `(data, fsdp)` and shardings from NNX partitioning metadata.
+"""Device mesh `(data, fsdp, model)` and shardings from NNX partitioning metadata.
 
     mesh = make_mesh(data=-1, fsdp=1)            # -1: every device not used by the others
+    mesh = make_mesh(fsdp=2, model=2)            # + tensor parallelism over `model`
     model = shard_tree(model, mesh)              # params per their `fsdp` annotations
     batch_sharding(mesh)                         # leading (batch) axis over data and fsdp
 
@@ -8,6 +9,10 @@ Parameters are sharded only along `fsdp` (their metadata names it on a width dim
 `data` replicates them. The batch axis is split over both axes, since fully sharded data
 parallelism is data parallelism too. On one CPU device this is a 1x1 mesh and every sharding
 is trivial, so the same code runs everywhere.
+
+The `model` axis (size 1 unless asked for) is tensor parallelism: parameters whose metadata
+names it (gemma3's heads, MLP width and vocabulary) are split over it, and the batch is
+replicated along it (every `model` shard of a data shard sees the same examples).
 """
 
 from __future__ import annotations
@@ -19,24 +24,29 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from jax_spatial.errors import UserError
 
-AXES = ("data", "fsdp")
+AXES = ("data", "fsdp")  # the batch axes
+MODEL = "model"
+MESH_AXES = (*AXES, MODEL)
 
 
-def make_mesh(data: int = -1, fsdp: int = 1, devices=None) -> jax.sharding.Mesh:
+def make_mesh(data: int = -1, fsdp: int = 1, devices=None, model: int = 1) -> jax.sharding.Mesh:
     devices = list(devices if devices is not None else jax.devices())
     n = len(devices)
-    if fsdp < 1 or (data != -1 and data < 1):
-        raise UserError(f"mesh sizes must be positive (data={data}, fsdp={fsdp})")
+    if fsdp < 1 or model < 1 or (data != -1 and data < 1):
+        raise UserError(f"mesh sizes must be positive (data={data}, fsdp={fsdp}, model={model})")
     if data == -1:
-        if n % fsdp:
-            raise UserError(f"{n} devices do not split into fsdp={fsdp}")
-        data = n // fsdp
-    if data * fsdp != n:
-        raise UserError(f"mesh data={data} x fsdp={fsdp} needs {data * fsdp} devices, found {n}")
+        if n % (fsdp * model):
+            raise UserError(f"{n} devices do not split into fsdp={fsdp} x model={model}")
+        data = n // (fsdp * model)
+    if data * fsdp * model != n:
+        raise UserError(
+            f"mesh data={data} x fsdp={fsdp} x model={model} needs {data * fsdp * model} "
+            f"devices, found {n}"
+        )
     return jax.make_mesh(
-        (data, fsdp),
-        AXES,
-        axis_types=(jax.sharding.AxisType.Auto,) * 2,
+        (data, fsdp, model),
+        MESH_AXES,
+        axis_types=(jax.sharding.AxisType.Auto,) * 3,
         devices=devices,
     )
 
@@ -80,4 +90,13 @@ def shard_tree(node, mesh):
     return node
 
 
-__all__ = ["AXES", "batch_sharding", "make_mesh", "replicated", "shard_tree", "state_shardings"]
+__all__ = [
+    "AXES",
+    "MESH_AXES",
+    "MODEL",
+    "batch_sharding",
+    "make_mesh",
+    "replicated",
+    "shard_tree",
+    "state_shardings",
+]

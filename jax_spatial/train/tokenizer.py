@@ -163,4 +163,22 @@ class WordTokenizer:
         return cls.from_json(data, str(path))
 
 
-__all__ = ["FILENAME", "SPECIALS", "Tokenizer", "WordTokenizer", "pieces"]
+# Saved tokenizers by their `kind`: this module's, and a pretrained model's (imported lazily).
+KINDS = {
+    "word": "jax_spatial.train.tokenizer:WordTokenizer",
+    "sentencepiece": "jax_spatial.train.models.gemma3.tokenizer:GemmaTokenizer",
+}
+
+
+def from_json(data: dict, where: str = "tokenizer") -> Tokenizer:
+    """The tokenizer a checkpoint saved (`to_json`), of whichever kind it is."""
+    import importlib
+
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in KINDS:
+        raise UserError(f"{where}: unknown tokenizer kind {kind!r}; known: {', '.join(KINDS)}")
+    module, name = KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name).from_json(data, where)
+
+
+__all__ = ["FILENAME", "KINDS", "SPECIALS", "Tokenizer", "WordTokenizer", "from_json", "pieces"]

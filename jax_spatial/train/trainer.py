@@ -84,7 +84,8 @@ def default_config() -> ml_collections.ConfigDict:
             "clip": 1.0,
         }
     )
-    c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
+    # model: tensor-parallel axis (models whose metadata names it, e.g. gemma3; 1: none)
+    c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "model": 1})
     return c
 
 
@@ -108,7 +109,13 @@ def make_optimizer(model, config, steps: int) -> nnx.Optimizer:
     o = config.optim
     tx = _transform(float(o.lr), int(o.warmup_steps), int(steps), float(o.end_lr_fraction),
                     float(o.weight_decay), float(o.b1), float(o.b2), float(o.clip))
-    return nnx.Optimizer(model, tx, wrt=nnx.Param)
+    return nnx.Optimizer(model, tx, wrt=trainable(model))
+
+
+def trainable(model):
+    """The parameters that train: the model's own filter (LoRA adapters, all but a frozen
+    tower), else every `nnx.Param`."""
+    return getattr(model, "trainable", nnx.Param)
 
 
 @functools.lru_cache(maxsize=16)
@@ -145,7 +152,9 @@ def make_train_step(grad_accum: int = 1):
 
     @nnx.jit(donate_argnums=(0, 1))
     def step(model, optimizer, batch):
-        grad_fn = nnx.value_and_grad(_loss_sum, has_aux=True)
+        grad_fn = nnx.value_and_grad(
+            _loss_sum, argnums=nnx.DiffState(0, trainable(model)), has_aux=True
+        )
         if grad_accum == 1:
             (total, count), grads = grad_fn(model, batch)
         else:
@@ -254,10 +263,15 @@ def setup(config: ml_collections.ConfigDict, workdir) -> Run:
         texts = data_lib.tokenizer_texts(
             source, formats, max_frames=d.tokenizer_frames, seed=config.seed
         )
-        tokenizer = WordTokenizer.train(texts)
+        # A pretrained model brings its own tokenizer; others train a WordTokenizer on texts.
+        tokenizer = models.make_tokenizer(
+            config.model.name, texts, preset=config.model.preset, dtype=config.model.dtype,
+            **dict(config.model.overrides),
+        )
         ckpt_lib.write_tokenizer_copy(workdir, tokenizer)
         model_args = _model_args(config, tokenizer)
-    mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
+    m = config.mesh
+    mesh = sharding.make_mesh(m.data, m.fsdp, model=m.get("model", 1))
     model = build_model(model_args, seed=config.seed)
     sharding.shard_tree(model, mesh)
     optimizer = make_optimizer(model, config, config.steps)
@@ -454,6 +468,9 @@ def train(
         "final_loss": losses[-1][1] if losses else None,
         "data_wait_fraction": wait_total / max(wall_total, 1e-9),
         "parameters": int(sum(x.size for x in jax.tree.leaves(nnx.state(run.model, nnx.Param)))),
+        "trainable_parameters": int(
+            sum(x.size for x in jax.tree.leaves(nnx.state(run.model, trainable(run.model))))
+        ),
         "losses": losses,
     }
     if step >= config.steps:
@@ -510,19 +527,24 @@ def predict(
     max_items: int | None = None,
     seed: int = 0,
     show_progress: bool = True,
+    bench: str | pathlib.Path | None = None,
 ) -> dict:
-    """Writes `out` (predictions JSONL, one line per question) and returns a summary."""
+    """Writes `out` (predictions JSONL, one line per question) and returns a summary.
+
+    With `bench` (a `jax-spatial bench build` folder) the questions are the bench's items as
+    written (image with overlays, question in its format) and `id` is the item's id; else they
+    come from split `split` of the TFDS dataset `name`.
+    """
     from tqdm import tqdm
 
+    from jax_spatial.train import bench_input
+
+    if bench is None and not name:
+        raise UserError("predict needs a dataset (--name, --data-dir) or a bench folder (--bench)")
+    if bench is not None:
+        items = bench_input.read_bench(bench, limit=max_items)  # before loading the model
     model, tokenizer, meta, mesh = load_for_inference(workdir)
     config = ml_collections.ConfigDict(meta["config"])
-    source = data_lib.open_split(data_dir or None, name, split)
-    index = data_lib.question_index(source, formats)
-    items = data_lib.eval_items(
-        source, index, formats, every_format, seed=seed, max_items=max_items
-    )
-    if not items:
-        raise UserError(f"split {split!r} of {name} has no question in formats {formats}")
     # The run's own reading (image size, answer style, overlays, blind), with this call's
     # formats and seed.
     read = dataclasses.replace(
@@ -532,19 +554,28 @@ def predict(
         worker_count=0,
     )
     batch_size = max(mesh.size, batch_size - batch_size % mesh.size)
+    if bench is not None:
+        batches = bench_input.bench_prefix_batches(bench, items, tokenizer, read, batch_size)
+        total = len(items)
+    else:
+        source = data_lib.open_split(data_dir or None, name, split)
+        index = data_lib.question_index(source, formats)
+        questions = data_lib.eval_items(
+            source, index, formats, every_format, seed=seed, max_items=max_items
+        )
+        if not questions:
+            raise UserError(f"split {split!r} of {name} has no question in formats {formats}")
+        batches = data_lib.prefix_batches(source, questions, tokenizer, read, batch_size, seed)
+        total = len(questions)
     max_new = max_new_tokens(config)
-    with tqdm(total=len(items), unit="q", desc="predict", disable=not show_progress) as bar:
+    with tqdm(total=total, unit="q", desc="predict", disable=not show_progress) as bar:
         rows = list(
-            decode_lib.predict_items(
+            decode_lib.predict_batches(
                 model,
                 tokenizer,
-                source,
-                items,
-                read,
-                batch_size=batch_size,
+                batches,
                 max_new=max_new,
                 sharding=sharding.batch_sharding(mesh),
-                seed=seed,
                 progress=bar,
             )
         )

@@ -267,8 +267,20 @@ def export_dataset(
     split: str = "train",
     json_array: bool = False,
 ) -> ExportSummary:
-    """`export_examples` over a built dataset (`open_source(data_dir, name, split)`)."""
+    """`export_examples` over a built dataset (`open_source(data_dir, name, split)`).
+
+    A `spatial_qa_clips` dataset (multi-view clips) goes to `writers.clip_jsonl` instead:
+    `internvl` writes multi-image lines, `llava` LLaVA-Video lines over frame folders, and
+    `formats`/`seed` do not apply (a clip question has one form: words over its frames).
+    """
     source = open_source(data_dir, name, split)
+    if len(source):
+        from jax_spatial.writers import clip_jsonl
+
+        if clip_jsonl.is_clip_example(source[0]):
+            return clip_jsonl.export_clip_examples(
+                (source[i] for i in range(len(source))), out_dir, style, json_array
+            )
     return export_examples(
         (source[i] for i in range(len(source))),
         out_dir,

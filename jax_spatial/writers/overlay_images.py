@@ -25,6 +25,10 @@ CHUNK = 8
 # Prompts per image the drawing compiles for (questions reference at most two objects).
 MIN_PROMPTS = 2
 JPEG_QUALITY = 92
+# Full-resolution colour (4:4:4): the default 4:2:0 halves the colour resolution, which washes
+# a 2 px box border of a small frame into its neighbours, and the border's colour is what an
+# "object in the red box" question names.
+JPEG_SUBSAMPLING = 0
 
 
 def frame_image(obs: FrameObservation, image_root: str | os.PathLike | None = None) -> np.ndarray:
@@ -81,7 +85,9 @@ def write_frame_images(
             name = image_name(*key)
             path = out_dir / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(drawn[k]).save(path, quality=JPEG_QUALITY)
+            Image.fromarray(drawn[k]).save(
+                path, quality=JPEG_QUALITY, subsampling=JPEG_SUBSAMPLING
+            )
             written[key] = name
     return written
 

@@ -27,7 +27,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from jax_spatial import validate
-from jax_spatial.datasets import examples
+from jax_spatial.datasets import builder_common, examples
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class SpatialQAConfig(tfds.core.BuilderConfig):
       seed: the engine's seed (question sampling and phrasing).
       split_fractions: `(split, fraction)` pairs: each scene goes to one split by a stable
         hash of its id (`examples.scene_split`), so no scene has frames in two splits.
+      quotas: `(name, value)` pairs overriding the per-frame question quotas
+        (`qa.select.QuotaConfig`, e.g. `(("position", 12),)`); () keeps the defaults.
     """
 
     source: str = "procedural"
@@ -79,6 +81,21 @@ class SpatialQAConfig(tfds.core.BuilderConfig):
     max_scenes: int | None = None
     seed: int = 0
     split_fractions: tuple = (("train", 1.0),)
+    quotas: tuple = ()
+
+
+def _quotas(pairs: tuple):
+    """`QuotaConfig` with the builder config's overrides; an unknown name is a one-line error."""
+    import dataclasses
+
+    from jax_spatial.errors import UserError
+    from jax_spatial.qa.select import QuotaConfig
+
+    known = {f.name for f in dataclasses.fields(QuotaConfig)}
+    unknown = sorted(name for name, _ in pairs if name not in known)
+    if unknown:
+        raise UserError(f"unknown quota {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return QuotaConfig(**dict(pairs))
 
 
 def _options_from(config: SpatialQAConfig) -> dict:
@@ -116,7 +133,7 @@ def _config(name, description, source, **kwargs) -> SpatialQAConfig:
     return SpatialQAConfig(name=name, description=description, source=source, **kwargs)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_common.SceneGroupBuilderMixin, tfds.core.GeneratorBasedBuilder):
     """Spatial QA over one source; a config per source."""
 
     VERSION = tfds.core.Version("1.1.0")
@@ -173,38 +190,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             homepage="https://github.com/jax-spatial/jax_spatial",
         )
 
-    def _example_writer(self):
-        # Sorted feature maps: the bytes of an example must not depend on which process
-        # serialized it (see `examples.canonical_bytes`).
-        return examples.deterministic_example_writer(self.info.file_format)
-
-    def _download_and_prepare(self, dl_manager, download_config=None):
-        # Beam only when asked for (`--beam_pipeline_options` / a runner): a local build is
-        # faster in-process than through a DirectRunner.
-        self._use_beam = bool(
-            download_config is not None
-            and (download_config.beam_options is not None or download_config.beam_runner)
-        )
-        return super()._download_and_prepare(dl_manager, download_config)
-
     def _source_spec(self, dl_manager) -> examples.SourceSpec:
         config: SpatialQAConfig = self.builder_config
         options = dict(config.options)
         options.update(_options_from(config))
-        root = config.root
-        if config.source != "procedural" and root is None:
-            try:
-                manual_dir = dl_manager.manual_dir
-            except Exception as error:  # noqa: BLE001 - tfds raises AssertionError here
-                raise FileNotFoundError(
-                    f"config {config.name!r} needs --manual_dir holding {_LAYOUTS[config.source]}"
-                ) from error
-            root = str(epath.Path(manual_dir) / config.source)
-        if root is not None and not epath.Path(root).is_dir():
-            raise FileNotFoundError(
-                f"config {config.name!r}: {root} not found; expected "
-                f"<manual_dir>/{_LAYOUTS.get(config.source, config.source + '/')}"
-            )
+        root = builder_common.source_root(
+            config, dl_manager, _LAYOUTS, needs_data=config.source != "procedural"
+        )
         for name in ("depth_dir",):  # relative option paths live under the source root
             if root and name in options and not epath.Path(options[name]).is_absolute():
                 options[name] = str(epath.Path(root) / options[name])
@@ -220,38 +212,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         spec = self._source_spec(dl_manager)
-        try:
-            scene_ids = spec.build().scene_ids()
-        except (FileNotFoundError, ValueError, KeyError) as error:
-            layout = _LAYOUTS.get(spec.name, "")
-            raise FileNotFoundError(
-                f"config {self.builder_config.name!r}: cannot read {spec.name} at {spec.root}: "
-                f"{error}. Expected <manual_dir>/{layout}"
-            ) from error
         config: SpatialQAConfig = self.builder_config
-        scene_ids = sorted(scene_ids)[: config.max_scenes] if config.max_scenes else scene_ids
-        fractions = dict(config.split_fractions)
-        by_split = {name: [] for name in fractions}
-        for scene_id in scene_ids:
-            by_split[examples.scene_split(scene_id, config.split_fractions)].append(scene_id)
-        empty = [name for name, ids in by_split.items() if not ids]
-        if empty:
-            # TFDS cannot write a split without examples; with few scenes a small fraction
-            # may get none. Say so rather than fail the whole build.
-            log.warning(
-                "spatial_qa/%s: no scene of %d hashes into split(s) %s; they are left out",
-                config.name, len(scene_ids), ", ".join(empty),
-            )
+        by_split = builder_common.split_scene_ids("spatial_qa", config, spec, _LAYOUTS, log)
         return {
             name: self._generate_examples(spec, examples.partition(ids, config.scenes_per_shard))
             for name, ids in by_split.items()
-            if ids
         }
 
     def _generate_examples(self, spec: examples.SourceSpec, shards):
         from jax_spatial.engine import GenerateConfig
 
-        gen_config = GenerateConfig(seed=self.builder_config.seed)
+        gen_config = GenerateConfig(
+            seed=self.builder_config.seed, quotas=_quotas(self.builder_config.quotas)
+        )
         if getattr(self, "_use_beam", False):
             from jax_spatial.datasets import beam_generation
 

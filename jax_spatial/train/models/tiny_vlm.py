@@ -43,6 +43,10 @@ class TinyVLMConfig:
       width, depth, heads: the decoder.
       mlp_ratio: hidden size of every MLP over its width.
       max_text_len: the longest text (positions of the learned text embedding).
+      image_position: "learned" (a learned embedding per patch) or "sincos" (fixed 2D
+        sine-cosine features of the patch's row and column, as in MAE): with sincos a
+        patch's place is readable from the first step instead of being learned from data,
+        which is what left/right and above/below questions compare.
       dtype: compute dtype, "float32" or "bfloat16" (parameters stay float32).
     """
 
@@ -59,6 +63,7 @@ class TinyVLMConfig:
     heads: int = 4
     mlp_ratio: int = 4
     max_text_len: int = 512
+    image_position: str = "learned"
     dtype: str = "float32"
 
     @property
@@ -210,6 +215,23 @@ class Block(nnx.Module):
         return x + self.mlp(self.norm2(x)), cache_k, cache_v
 
 
+def sincos_2d(rows: int, cols: int, width: int):
+    """`[rows * cols, width]` fixed features of each patch's (row, column): half the channels
+    encode the row, half the column, each as sines and cosines of geometric frequencies."""
+    import numpy as np
+
+    if width % 4:
+        raise ValueError(f"sincos position needs a width divisible by 4, not {width}")
+    quarter = width // 4
+    freq = 1.0 / 10_000 ** (np.arange(quarter) / quarter)
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    parts = []
+    for coord in (r.reshape(-1), c.reshape(-1)):
+        angle = coord[:, None] * freq[None, :]
+        parts += [np.sin(angle), np.cos(angle)]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
 class ImageEncoder(nnx.Module):
     """(Conv stem ->) patches -> linear embedding + learned 2D position -> ViT blocks -> tokens."""
 
@@ -237,10 +259,17 @@ class ImageEncoder(nnx.Module):
         self.patch_embed = _dense(
             self.cell**2 * channels[-1], config.enc_width, rngs, dtype, False
         )
-        self.position = nnx.Param(
-            nnx.with_partitioning(nnx.initializers.normal(0.02), (None, FSDP))(
-                rngs.params(), (gh * gw, config.enc_width)
+        if config.image_position not in ("learned", "sincos"):
+            raise ValueError(
+                f"image_position must be learned or sincos, not {config.image_position!r}"
             )
+        init = (
+            nnx.initializers.normal(0.02)
+            if config.image_position == "learned"
+            else nnx.initializers.zeros_init()  # sincos: a learned correction, zero at start
+        )
+        self.position = nnx.Param(
+            nnx.with_partitioning(init, (None, FSDP))(rngs.params(), (gh * gw, config.enc_width))
         )
         self.blocks = nnx.List(
             [
@@ -264,6 +293,8 @@ class ImageEncoder(nnx.Module):
         x = x.reshape(b, gh, p, gw, p, ch).transpose(0, 1, 3, 2, 4, 5)
         x = x.reshape(b, gh * gw, p * p * ch)
         x = self.patch_embed(x) + self.position[...].astype(x.dtype)
+        if c.image_position == "sincos":
+            x = x + jnp.asarray(sincos_2d(gh, gw, c.enc_width), x.dtype)
         full = jnp.ones((b, 1, gh * gw, gh * gw), bool)
         for block in self.blocks:
             x, _ = block(x, full)

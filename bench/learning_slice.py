@@ -1,0 +1,182 @@
+r"""How long until `tiny_vlm` learns one slice of the questions? A fast learning diagnostic.
+
+    python bench/learning_slice.py --data-dir D --train spatial_qa/learn_big \
+        --test spatial_qa/learn_test [--formats image_text/boxes] [--tasks position] \
+        [--relations left_of] [--kinds yes_no] [--steps 1200] [--fixed-colours] [--blind]
+
+Renders a fixed set of training and held-out questions once (the slice: formats, tasks,
+relations, answer kinds), then trains `tiny_vlm` on them with the loop's own jitted step and
+prints, every `--eval-every` steps, the loss and the accuracy of the first answer token
+(yes/no or the letter: the whole answer for these questions) on training and held-out
+questions, per relation and per format. Rendering happens before the clock starts, so the
+steps measure learning only. `bench/learning.py` is the full benchmark; this script finds
+out, cheaply, whether and when a slice is learnable at all.
+
+`--fixed-colours` draws the first object a question names always in red and the second in
+blue (the formats normally sample the colours per question): it separates "find the red box
+and compare positions" from "bind the colour word of the question to a box".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def render(source, args, n: int, seed: int):
+    import numpy as np
+
+    from jax_spatial.train import data as data_lib
+
+    index = data_lib.question_index(
+        source, args.formats, tasks=args.tasks.split(",") if args.tasks else None
+    )
+    read = data_lib.ReadConfig(formats=data_lib.allowed_formats(args.formats))
+    relations = set(args.relations.split(",")) if args.relations else None
+    kinds = set(args.kinds.split(",")) if args.kinds else None
+    rng = np.random.default_rng(seed)
+    rows = []
+    for j in rng.permutation(len(index)):
+        frame, k = index[j]
+        image, question, _, meta = data_lib.render_question(
+            source, frame, k, None, int(rng.integers(2**31)), read
+        )
+        if (relations and meta["relation"] not in relations) or (
+            kinds and meta["kind"] not in kinds
+        ):
+            continue
+        rows.append((image, question, meta["canonical"], meta["relation"], meta["format_id"]))
+        if len(rows) >= n:
+            break
+    return rows
+
+
+def encode(rows, tokenizer, length: int, blind: bool):
+    import numpy as np
+
+    from jax_spatial.train import batch as batch_lib
+
+    tokens = [batch_lib.encode(tokenizer, q, c) for _, q, c, *_ in rows]
+    out = batch_lib.pad_tokens(tokens, length, tokenizer.pad_id)
+    out["image"] = np.stack([r[0] for r in rows])
+    if blind:
+        out["image"] = np.zeros_like(out["image"])
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--train", required=True, help="TFDS name of the training set")
+    parser.add_argument("--test", required=True, help="TFDS name of the held-out set")
+    parser.add_argument("--formats", default="image_text/boxes")
+    parser.add_argument("--tasks", default="position")
+    parser.add_argument("--relations", default="")
+    parser.add_argument("--kinds", default="")
+    parser.add_argument("--n-train", type=int, default=6000)
+    parser.add_argument("--n-test", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--eval-every", type=int, default=200)
+    parser.add_argument("--overrides", default="{}", help='model fields as JSON, e.g. '
+                        '\'{"image_position": "sincos"}\'')
+    parser.add_argument("--fixed-colours", action="store_true")
+    parser.add_argument("--blind", action="store_true")
+    parser.add_argument("--out", help="write the curve as JSON here")
+    args = parser.parse_args(argv)
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    from jax_spatial.train import batch as batch_lib
+    from jax_spatial.train import data as data_lib
+    from jax_spatial.train import trainer
+    from jax_spatial.train.tokenizer import WordTokenizer
+
+    if args.fixed_colours:
+        from jax_spatial.formats import expand
+
+        # The formats' colour sampler, replaced for this diagnostic only.
+        expand._colours = lambda n, rng: ["red", "blue", "yellow", "green"][:n]
+
+    t = time.perf_counter()
+    train = render(data_lib.open_split(args.data_dir, args.train, "train"), args, args.n_train, 0)
+    test = render(data_lib.open_split(args.data_dir, args.test, "test"), args, args.n_test, 1)
+    if not train or not test:
+        print("no question of the training or held-out set is in the slice", file=sys.stderr)
+        return 1
+    print(f"rendered {len(train)} training and {len(test)} held-out questions "
+          f"in {time.perf_counter() - t:.0f} s", flush=True)
+    tokenizer = WordTokenizer.train([r[1] for r in train + test] + [r[2] for r in train + test])
+    length = batch_lib.bucket_length(
+        max(len(batch_lib.encode(tokenizer, r[1], r[2])["text"]) for r in train + test)
+    )
+    tr, te = (encode(rows, tokenizer, length, args.blind) for rows in (train, test))
+
+    overrides = {k: tuple(v) if isinstance(v, list) else v
+                 for k, v in json.loads(args.overrides).items()}
+    model = trainer.build_model(
+        {"name": "tiny_vlm", "vocab_size": tokenizer.vocab_size, "preset": "cpu",
+         "dtype": "float32", **overrides}
+    )
+    config = trainer.default_config()
+    config.optim.lr = args.lr
+    optimizer = trainer.make_optimizer(model, config, args.steps)
+    step = trainer.make_train_step(1)
+
+    @nnx.jit
+    def first_token_right(model, b):
+        logits = model(b["image"], b["text"], b["mask_ar"], b["mask_input"])
+        first = jnp.argmax(b["mask_loss"], axis=1)  # the first answer token
+        predicted = jnp.take_along_axis(jnp.argmax(logits, -1), (first - 1)[:, None], 1)[:, 0]
+        return predicted == jnp.take_along_axis(b["text"], first[:, None], 1)[:, 0]
+
+    def accuracy(d, n):
+        n = min(n, len(d["text"]))
+        return np.concatenate([
+            np.asarray(first_token_right(model, {k: jnp.asarray(v[i:i + 100])
+                                                 for k, v in d.items()}))
+            for i in range(0, n, 100)
+        ])
+
+    def by(rows, right, field):
+        keys = sorted({r[field] for r in rows})
+        return {k: round(100 * float(right[[r[field] == k for r in rows]].mean()), 1)
+                for k in keys}
+
+    rng = np.random.default_rng(0)
+    curve, losses, t = [], [], time.perf_counter()
+    for s in range(1, args.steps + 1):
+        pick = rng.choice(len(tr["text"]), args.batch_size, replace=False)
+        metrics = step(model, optimizer, {k: jnp.asarray(v[pick]) for k, v in tr.items()})
+        losses.append(float(metrics["loss"]))
+        if s % args.eval_every == 0 or s == args.steps:
+            right = accuracy(te, len(test))
+            row = {
+                "step": s,
+                "loss": round(float(np.mean(losses[-args.eval_every:])), 4),
+                "train": round(100 * float(accuracy(tr, 600).mean()), 1),
+                "held_out": round(100 * float(right.mean()), 1),
+                "per_relation": by(test, right, 3),
+                "per_format": by(test, right, 4),
+                "seconds": round(time.perf_counter() - t, 1),
+            }
+            curve.append(row)
+            print(json.dumps(row), flush=True)
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps({"args": vars(args), "curve": curve}))
+    print(f"{jax.device_count()} device(s); {args.steps} steps in {time.perf_counter() - t:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
