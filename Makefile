@@ -29,7 +29,7 @@ train: setup
 
 test: setup
 	$(VENV)/bin/ruff check jax_spatial tests bench configs pipelines
-	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check jax_spatial tests bench configs pipelines

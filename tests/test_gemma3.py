@@ -27,8 +27,6 @@ EXTRA = "needs the gemma extra: pip install 'jax-spatial[gemma]'"
 pytest.importorskip("sentencepiece", reason=EXTRA)
 pytest.importorskip("safetensors", reason=EXTRA)
 
-from decode_checks import assert_cached_decoding_matches_full  # noqa: E402
-from gemma3_checks import trained_lora  # noqa: E402
 
 from jax_spatial import cli  # noqa: E402
 from jax_spatial.errors import UserError  # noqa: E402
@@ -40,6 +38,13 @@ from jax_spatial.train.models import gemma3  # noqa: E402
 from jax_spatial.train.models.gemma3 import config as config_lib  # noqa: E402
 from jax_spatial.train.models.gemma3 import export, lora, memory  # noqa: E402
 from jax_spatial.train.models.gemma3 import tokenizer as tok_lib  # noqa: E402
+
+try:  # noqa: E402
+    from decode_checks import assert_cached_decoding_matches_full
+    from gemma3_checks import trained_lora
+except ModuleNotFoundError:  # imported as tests.<module> by a subprocess test
+    from tests.decode_checks import assert_cached_decoding_matches_full
+    from tests.gemma3_checks import trained_lora
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TEXTS = [

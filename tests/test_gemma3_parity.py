@@ -18,12 +18,16 @@ torch = pytest.importorskip("torch", reason="needs torch (the depth extra)")
 transformers = pytest.importorskip("transformers", reason="needs transformers (the depth extra)")
 
 import jax.numpy as jnp  # noqa: E402
-from gemma3_checks import trained_lora  # noqa: E402
 
 from jax_spatial.train.models import gemma3  # noqa: E402
 from jax_spatial.train.models.gemma3 import config as config_lib  # noqa: E402
 from jax_spatial.train.models.gemma3 import export  # noqa: E402
 from jax_spatial.train.models.gemma3 import tokenizer as tok_lib  # noqa: E402
+
+try:  # noqa: E402
+    from gemma3_checks import trained_lora
+except ModuleNotFoundError:  # imported as tests.<module> by a subprocess test
+    from tests.gemma3_checks import trained_lora
 
 ATOL = 1e-5
 TEXTS = ["Is the red chair left of the table?", "yes", "no", "How many chairs are there? 3"]

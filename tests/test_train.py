@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from decode_checks import assert_cached_decoding_matches_full
 from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +27,11 @@ from jax_spatial.train import batch as batch_lib
 from jax_spatial.train import data as data_lib
 from jax_spatial.train import decode, models, trainer
 from jax_spatial.train.tokenizer import WordTokenizer
+
+try:
+    from decode_checks import assert_cached_decoding_matches_full
+except ModuleNotFoundError:  # imported as tests.<module> by a subprocess test
+    from tests.decode_checks import assert_cached_decoding_matches_full
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 NAME = "spatial_qa/train_tiny"
