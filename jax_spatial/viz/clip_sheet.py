@@ -11,14 +11,13 @@ answer and `[task / relation / canonical]`.
 from __future__ import annotations
 
 import pathlib
-import random
 import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from jax_spatial.viz.qa_sheet import _font, contact_sheet
+from jax_spatial.viz.qa_sheet import _font, contact_sheet, sample_by_task
 
 COLOURS = ((220, 40, 40), (40, 100, 235), (30, 170, 60), (240, 150, 20), (150, 60, 200))
 TILE_W = 720
@@ -137,19 +136,7 @@ def save_clip_sheet(
     if truth is not None and not isinstance(truth, list):
         truth = read_ground_truth_clips(truth)
     by_clip = {t.clip_id: t for t in truth or []}
-    by_task: dict[str, list[dict]] = {}
-    for record in records:
-        by_task.setdefault(record["meta"]["task"], []).append(record)
-    rng = random.Random(seed)
-    for group in by_task.values():
-        rng.shuffle(group)
-    chosen: list[dict] = []
-    while len(chosen) < count and any(by_task.values()):
-        for group in by_task.values():
-            if group and len(chosen) < count:
-                chosen.append(group.pop())
-    if not chosen:
-        raise ValueError("no records to draw")
+    chosen = sample_by_task(records, count, seed)
     tiles = [render_clip_record(r, root, by_clip.get(r["meta"]["clip_id"])) for r in chosen]
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

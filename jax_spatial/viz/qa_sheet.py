@@ -76,14 +76,9 @@ def contact_sheet(tiles: Sequence[Image.Image], columns: int = 3) -> Image.Image
     return sheet
 
 
-def save_contact_sheet(
-    records: Sequence[dict],
-    root: str | pathlib.Path,
-    out: str | pathlib.Path,
-    count: int = 12,
-    seed: int = 0,
-) -> pathlib.Path:
-    """Samples `count` records (stratified by task so every task shows) and writes a PNG."""
+def sample_by_task(records: Sequence[dict], count: int, seed: int) -> list[dict]:
+    """Up to `count` records, taken round-robin over `meta.task` after a seeded shuffle of each
+    task's records, so every task shows on a sheet however lopsided the mix."""
     by_task: dict[str, list[dict]] = {}
     for record in records:
         by_task.setdefault(record["meta"]["task"], []).append(record)
@@ -97,6 +92,18 @@ def save_contact_sheet(
                 chosen.append(group.pop())
     if not chosen:
         raise ValueError("no records to draw")
+    return chosen
+
+
+def save_contact_sheet(
+    records: Sequence[dict],
+    root: str | pathlib.Path,
+    out: str | pathlib.Path,
+    count: int = 12,
+    seed: int = 0,
+) -> pathlib.Path:
+    """Samples `count` records (stratified by task so every task shows) and writes a PNG."""
+    chosen = sample_by_task(records, count, seed)
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet([render_record(r, root) for r in chosen]).save(out)
