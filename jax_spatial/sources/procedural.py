@@ -58,6 +58,14 @@ COLOURS = {
     "pink": (0.96, 0.56, 0.70),
 }
 ROOM_ID = 10_000
+# Off-white wall paints (warm, cool, beige, sage, grey), one per room.
+WALL_TINTS = (
+    (0.86, 0.84, 0.78),
+    (0.80, 0.84, 0.86),
+    (0.88, 0.82, 0.74),
+    (0.78, 0.82, 0.76),
+    (0.90, 0.88, 0.86),
+)
 # Clearance between floor footprints: a visible gap keeps boxes apart and objects distinct.
 GAP_M = 0.05
 # Cameras keep this far from walls and from object footprints so nothing fills the view.
@@ -183,14 +191,7 @@ def _room_meshes(size, rng):
         texture=_floor_texture(rng),
         face_colors=np.ones((2, 3)),
     )
-    tints = [
-        (0.86, 0.84, 0.78),
-        (0.80, 0.84, 0.86),
-        (0.88, 0.82, 0.74),
-        (0.78, 0.82, 0.76),
-        (0.90, 0.88, 0.86),
-    ]
-    wall_rgb = np.asarray(tints[rng.integers(len(tints))])
+    wall_rgb = np.asarray(WALL_TINTS[rng.integers(len(WALL_TINTS))])
     parts = []
     corners = [(0, 0), (lx, 0), (lx, ly), (0, ly)]
     for i in range(4):

@@ -209,14 +209,7 @@ def room_meshes(room: Room, rng) -> list[meshes.Mesh]:
         texture=procedural._floor_texture(rng),
         face_colors=np.ones((len(faces), 3)),
     )
-    tints = [
-        (0.86, 0.84, 0.78),
-        (0.80, 0.84, 0.86),
-        (0.88, 0.82, 0.74),
-        (0.78, 0.82, 0.76),
-        (0.90, 0.88, 0.86),
-    ]
-    wall_rgb = np.asarray(tints[rng.integers(len(tints))])
+    wall_rgb = np.asarray(procedural.WALL_TINTS[rng.integers(len(procedural.WALL_TINTS))])
     board_rgb = np.asarray((0.95, 0.95, 0.93)) * float(rng.uniform(0.5, 1.0))
     t, h = 0.015, 0.08
     parts = []
