@@ -1,14 +1,18 @@
 r"""Does the data teach? `tiny_vlm` trained on procedural spatial QA, scored on held-out rooms.
 
     python bench/learning.py [--steps 1500] [--train-scenes 400] [--test-scenes 80]
+        [--views 3] [--quotas position=18,size=6] [--ground 1.0] [--reuse]
         [--eval-items 3000] [--out docs/learning] [--runs trained,blind,caption_raw]
 
 Builds a training set and a held-out test set from disjoint procedural scene seeds (timed
-separately), then trains the same model three ways for the same number of steps:
+separately; `--reuse` keeps sets already built with the same settings), then trains the same
+model in several ways for the same number of steps:
 
 * trained: images and every instruction format (formats sampled per question per epoch);
 * blind: the same, every image zeroed: what the wording alone teaches;
-* caption_raw: images, but only the plain caption/raw format (the paper's ablation in small).
+* caption_raw: images, but only the plain caption/raw format (the paper's ablation in small);
+* no_ground: trained without the grounding loss (`--ground` is its weight for the others:
+  each object name of a question is taught to look at its object and read off its box).
 
 and scores each, plus the majority answer of the training set per (task, kind), on every
 suitable format of every held-out question (up to `--eval-items`, sampled). Prints and writes
@@ -31,27 +35,44 @@ TASKS = ("position", "size", "existence", "counting")
 FAMILIES = ("caption", "ref", "ref_region_box", "ref_caption_box", "image_text")
 
 
+def _quotas(text: str) -> dict:
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        out[key] = int(value)
+    return out
+
+
 def build(data_dir, args) -> dict:
     from jax_spatial.datasets.build import build_dataset
 
     timings = {}
+    settings = {"views": args.views, "quotas": args.quotas}
     for name, scenes, seed, split in (
         ("learn_train", args.train_scenes, 1000, "train"),
         ("learn_test", args.test_scenes, 2000, "test"),
     ):
+        stamp = pathlib.Path(data_dir) / "spatial_qa" / f"{name}.settings.json"
+        wanted = {**settings, "scenes": scenes, "seed": seed}
+        if args.reuse and stamp.exists() and json.loads(stamp.read_text()) == wanted:
+            timings[name] = "reused"
+            continue
         t = time.perf_counter()
         build_dataset(
             data_dir,
             name,
             num_scenes=scenes,
             seed=seed,
-            views_per_scene=3,
+            views_per_scene=args.views,
             width=128,
             height=96,
             scenes_per_shard=16,
             split_fractions=((split, 1.0),),
+            # Held-out questions keep the default quotas: the test set is the same either way.
+            quotas=_quotas(args.quotas) if split == "train" else None,
         )
         timings[name] = round(time.perf_counter() - t, 1)
+        stamp.write_text(json.dumps(wanted))
     return timings
 
 
@@ -73,6 +94,7 @@ def run_config(args, data_dir, kind: str):
     c.eval.max_items = args.eval_items
     c.eval.every_format = True
     c.data.blind = kind == "blind"
+    c.ground_weight = 0.0 if kind == "no_ground" else args.ground
     if kind == "caption_raw":
         c.data.formats = "caption/raw"
     return c
@@ -104,6 +126,13 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "learning"))
     parser.add_argument("--train-scenes", type=int, default=400)
     parser.add_argument("--test-scenes", type=int, default=80)
+    parser.add_argument("--views", type=int, default=3, help="training views per room")
+    parser.add_argument("--quotas", default="", help="training questions per frame, e.g. "
+                        "position=18,size=6 (qa.select.QuotaConfig fields)")
+    parser.add_argument("--ground", type=float, default=1.0,
+                        help="grounding loss weight (0: off) for every run but no_ground")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep datasets already built with the same settings")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-items", type=int, default=3000)
@@ -133,6 +162,7 @@ def main() -> int:
         results[kind] = {
             "eval": summary["eval"],
             "train_seconds": round(time.perf_counter() - t, 1),
+            "step_seconds": summary.get("step_seconds"),
             "final_loss": summary["final_loss"],
             "data_wait_fraction": round(summary["data_wait_fraction"], 4),
             "parameters": summary["parameters"],
@@ -160,6 +190,9 @@ def main() -> int:
     results = {"majority": {"eval": eval_lib.majority_table(train_meta, eval_meta)}, **results}
     report = {
         "steps": args.steps,
+        "ground_weight": args.ground,
+        "views": args.views,
+        "quotas": args.quotas,
         "batch_size": args.batch_size,
         "build_seconds": build_seconds,
         "train_scenes": args.train_scenes,
@@ -170,18 +203,19 @@ def main() -> int:
     (out / "learning.json").write_text(json.dumps(report, indent=2))
     lines = [
         f"Held-out exact accuracy (%), {len(eval_rows)} (question, format) items from "
-        f"{args.test_scenes} unseen rooms; {args.steps} steps of {args.batch_size}.",
+        f"{args.test_scenes} unseen rooms; {args.steps} steps of {args.batch_size}; "
+        f"grounding weight {args.ground:g}.",
         "",
     ]
     lines += table_rows(results, "task", TASKS) + [""]
     lines += table_rows(results, "family", FAMILIES) + [""]
     lines += table_rows(results, "prompt", ("raw", "boxes", "masks", "marks")) + [""]
-    lines.append("| run | train s | final loss | data wait |")
-    lines.append("|---|---|---|---|")
+    lines.append("| run | train s (with evaluations) | steps s | final loss | data wait |")
+    lines.append("|---|---|---|---|---|")
     for name, r in results.items():
         if "train_seconds" in r:
             lines.append(
-                f"| {name} | {r['train_seconds']} | {r['final_loss']:.3f} | "
+                f"| {name} | {r['train_seconds']} | {r['step_seconds']} | {r['final_loss']:.3f} | "
                 f"{100 * r['data_wait_fraction']:.1f}% |"
             )
     text = "\n".join(lines)

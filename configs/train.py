@@ -10,7 +10,8 @@ Run (flags given on the command line override the config):
 formats ("all" or format ids joined by "+", e.g. caption/raw+ref/boxes), answer
 (short | full), blind (1: images zeroed, the language-only baseline), dtype
 (float32 | bfloat16), accum (gradient accumulation), fsdp (fsdp mesh size), workers, tasks
-(train and evaluate on these only, joined by "+", e.g. position+size).
+(train and evaluate on these only, joined by "+", e.g. position+size), ground (weight of the
+grounding loss: each object name of a question is taught to look at that object; 0: off).
 Every other field keeps the default of `jax_spatial.train.trainer.default_config`; edit
 them here or in a copy of this file.
 """
@@ -35,6 +36,7 @@ def get_config(arg=None):
         fsdp=1,
         workers=0,
         tasks="",
+        ground=0.0,
         name="spatial_qa/procedural_small",
         data_dir="",
     )
@@ -54,4 +56,5 @@ def get_config(arg=None):
     config.data.worker_count = arg.workers
     config.data.tasks = arg.tasks.replace("+", ",")
     config.mesh.fsdp = arg.fsdp
+    config.ground_weight = float(arg.ground)
     return config

@@ -56,6 +56,12 @@ class PreparedRun:
     split: str
     fractions: tuple
 
+    def split_record(self) -> dict:
+        """The split as summaries record it: `{"name": "all"}` or its name and fractions."""
+        if self.split == "all":
+            return {"name": "all"}
+        return {"name": self.split, "fractions": dict(self.fractions)}
+
 
 def prepare_run(args: argparse.Namespace) -> PreparedRun:
     """The source, run settings, output folder and split of `generate`-style flags.
@@ -143,7 +149,8 @@ def _generate(args: argparse.Namespace) -> int:
             quotas=multi_view.single_view_quotas(prepared.run.quotas, plan.single_view),
         )
         summary = engine.generate(
-            prepared.source, out, run, scene_ids=prepared.scene_ids, progress=progress
+            prepared.source, out, run, scene_ids=prepared.scene_ids, progress=progress,
+            split=prepared.split_record(),
         )
         print(_summary_text(summary, out))
         if args.sheet and summary["qa_total"]:

@@ -506,6 +506,7 @@ def generate(
     config: GenerateConfig = GenerateConfig(),
     scene_ids: Sequence[str] | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
+    split: dict | None = None,
 ) -> dict:
     """Writes `qa.jsonl` and `summary.json` for a source into `out_dir`; returns the summary.
 
@@ -516,14 +517,16 @@ def generate(
       scene_ids: the ids to process (default: all of the source's, capped by `max_scenes`).
       progress: makes a progress bar (e.g. `tqdm`) from the number of scenes; it advances per
         scene loaded.
+      split: how `scene_ids` were chosen (`{"name": "test", "fractions": {...}}`), recorded
+        in the summary so a split's output says which split it is.
     """
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
-        return _generate(source, out, config, scene_ids, progress)
+        return _generate(source, out, config, scene_ids, progress, split)
 
 
-def _generate(source, out, config, scene_ids, progress) -> dict:
+def _generate(source, out, config, scene_ids, progress, split=None) -> dict:
     start = time.perf_counter()
     if scene_ids is None:
         scene_ids = source.scene_ids()
@@ -619,6 +622,7 @@ def _generate(source, out, config, scene_ids, progress) -> dict:
         seconds=round(time.perf_counter() - start, 2),
         shards={"total": len(chunks), "resumed": resumed},
         config=_plain(dataclasses.asdict(config)),
+        split=split or {"name": "all"},
     )
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(result, indent=2) + "\n")

@@ -252,6 +252,11 @@ def test_only_scenes_of_the_test_split(built):
     split = built["manifest"]["split"]
     assert split["name"] == "test" and split["fractions"] == {"train": 0.8, "test": 0.2}
     assert built["manifest"]["scenes"]["listed"] == 4
+    # `generate --split` says which split its output is, in both summaries.
+    for name in ("summary.json", "summary_clips.json"):
+        path = built["gen_dir"] / name
+        recorded = json.loads(path.read_text())["split"]
+        assert recorded == {"name": "test", "fractions": split["fractions"]}, name
 
 
 def _frames(gen_dir: pathlib.Path) -> dict[tuple[str, str], np.ndarray]:

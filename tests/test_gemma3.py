@@ -614,30 +614,22 @@ def _train_argv(work, data_dir, arg):
 
 @pytest.mark.slow
 def test_train_resume_and_predict_with_gemma3_tiny(data_dir, tmp_path, capsys):
-    """`jax-spatial train` runs the tiny preset, stops, resumes where it stopped (the loss of
-    the resumed step equals an uninterrupted run's bit for bit: one CPU device, the same
-    data order), and `predict` answers."""
-    def train(work, steps):
-        arg = f"model=gemma3_tiny,steps={steps},batch_size=4"
-        assert cli.main(_train_argv(work, data_dir, arg)) == 0
-        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-
-    work = tmp_path / "w"
-    first = train(work, 2)
-    rest = train(work, 3)  # resumes from checkpoint 2: one more step
-    assert first["step"] == 2 and rest["step"] == 3 and (work / "checkpoints" / "3").is_dir()
-    steps = [json.loads(x)["step"] for x in (work / "metrics.jsonl").read_text().splitlines()]
-    assert steps[0] == 2 and steps[-1] == 3  # logged at step 2, then once more at 3
-    # Exact resume: stopped after step 2 and resumed, every later loss is the uninterrupted
-    # run's (same schedule: both planned 3 steps).
-    config = trainer.default_config()
-    config.data.data_dir, config.data.name, config.model.name = str(data_dir), NAME, "gemma3_tiny"
-    config.steps, config.batch_size, config.eval_every, config.ckpt_every = 3, 4, 0, 1
-    config.log_every, config.eval.max_items = 1, 4
+    """A run of the tiny preset stopped after step 2 (as a kill would) and resumed by
+    `jax-spatial train` gives the uninterrupted run's loss bit for bit (one CPU device, the
+    same data order), and `predict` answers from the resumed run."""
+    arg = "model=gemma3_tiny,steps=3,batch_size=4"
+    # The config the command line builds from the same argument and flags.
+    config = cli_commands.load_train_config(f"{REPO / 'configs/train.py'}:{arg}")
+    config.data.data_dir, config.data.name = str(data_dir), NAME
     whole = trainer.train(config, tmp_path / "whole", show_progress=False)
-    trainer.train(config, tmp_path / "split", show_progress=False, stop_after=2)
-    resumed = trainer.train(config, tmp_path / "split", show_progress=False)
-    assert resumed["losses"] == whole["losses"][2:]
+    work = tmp_path / "split"
+    trainer.train(config, work, show_progress=False, stop_after=2)
+    assert cli.main(_train_argv(work, data_dir, arg)) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 3
+    assert (work / "checkpoints" / "3").is_dir()
+    logged = [json.loads(x) for x in (work / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in logged if r["step"] == 3 and "loss" in r][-1]
+    assert last["loss"] == whole["losses"][2][1]  # the resumed run logged its one step
     assert json.loads((work / "tokenizer.json").read_text())["kind"] == "sentencepiece"
     out = tmp_path / "p.jsonl"
     argv = ["predict", "--workdir", str(work), "--data-dir", str(data_dir), "--name", NAME,

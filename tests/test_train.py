@@ -640,3 +640,133 @@ def test_question_index_filters_tasks(data_dir):
     position = data_lib.question_index(source, tasks=("position",))
     assert 0 < len(position) < len(every)
     assert all(source[int(i)]["qa"]["task"][int(k)] == b"position" for i, k in position)
+
+
+# -- grounding: where a question names each object, and the loss that looks there ----------
+
+
+def _formatted(data_dir, frames=4):
+    """Every (observation, record, formatted question) of the first frames, in every format."""
+    from jax_spatial import reading
+    from jax_spatial.formats.expand import expand_formats
+
+    source = data_lib.open_split(data_dir, NAME, "train")
+    for i in range(min(frames, len(source))):
+        obs = reading.example_observation(source[i])
+        for k in range(len(source[i]["qa"]["kind"])):
+            qa = reading.example_qa(source[i], k)
+            for fqa in expand_formats(obs, qa, select="all", seed=0, qa_id=f"{i}/{k}"):
+                yield obs, qa, fqa
+
+
+def test_mention_spans_name_each_object_in_every_format(data_dir):
+    """Each span is exactly the format's name of its object (`object_reference`), every
+    object of the record is named, and the names in multiple-choice options count too."""
+    from jax_spatial.formats.expand import object_reference
+    from jax_spatial.formats.mentions import mention_spans
+
+    seen_formats, multiple_choice = set(), 0
+    for obs, qa, fqa in _formatted(data_dir):
+        spans = mention_spans(obs, qa, fqa)
+        assert {o for _, _, o in spans} == set(qa.objects), (fqa.format_id, fqa.question)
+        prompts = {p.object: p for p in fqa.prompts}
+        for start, end, o in spans:
+            name, _ = object_reference(obs, o, fqa.text_ref, prompts.get(o))
+            assert fqa.question[start:end].casefold() == name.casefold()
+        if qa.kind == "multiple_choice" and qa.objects:
+            multiple_choice += 1
+            assert len(spans) >= 2 * len(set(qa.objects))  # question + options
+        seen_formats.add(fqa.format_id)
+    assert len(seen_formats) >= 10 and multiple_choice
+
+
+def test_encode_with_offsets_points_at_the_characters():
+    tok = WordTokenizer.train(["Is the chair left of <ref>the table</ref>?"])
+    text = "Is the zebra left of <ref>the table</ref>?"  # "zebra": never seen
+    ids, spans = tok.encode_with_offsets(text)
+    assert ids == tok.encode(text) and len(spans) == len(ids)
+    assert [text[a:b] for a, b in spans[:2]] == ["Is", " the"]
+    zebra = [text[a:b] for a, b in spans if "zebra" in text[a:b]]
+    assert zebra and set(zebra) == {" zebra"}  # its character tokens share the word's span
+
+
+def test_ground_spans_cover_the_names_tokens(data_dir):
+    from jax_spatial.formats.mentions import mention_spans
+
+    source = data_lib.open_split(data_dir, NAME, "train")
+    tok = WordTokenizer.train(data_lib.tokenizer_texts(source, max_frames=4))
+    checked = 0
+    for obs, qa, fqa in _formatted(data_dir, frames=2):
+        spans = mention_spans(obs, qa, fqa)
+        mentions = [(s, e, (0.1, 0.2, 0.3, 0.4 + o / 100)) for s, e, o in spans]
+        g = batch_lib.ground_spans(tok, fqa.question, mentions)
+        text = batch_lib.encode(tok, fqa.question, "yes")["text"]
+        rows = [r for r in range(batch_lib.MAX_MENTIONS) if g["ground_span"][r, 1] > 0]
+        assert len(rows) == min(len(spans), batch_lib.MAX_MENTIONS)
+        for r, (s, e, o) in zip(rows, spans, strict=False):
+            a, b = g["ground_span"][r]
+            assert tok.decode(text[a:b]).strip() == fqa.question[s:e]
+            np.testing.assert_allclose(g["ground_box"][r], (0.1, 0.2, 0.3, 0.4 + o / 100))
+        checked += len(rows)
+    assert checked
+    # A tokenizer that cannot give offsets gives no targets: every row is padding.
+    class NoOffsets:
+        pad_id, bos_id, eos_id = 0, 1, 2
+
+        def encode(self, text):
+            return [5] * len(text.split())
+
+    g = batch_lib.ground_spans(NoOffsets(), "Is the chair left?", [(3, 12, (0, 0, 1, 1))])
+    assert not g["ground_span"].any()
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_ground_loss_against_a_hand_computed_target(jit):
+    """A box covering cell (0, 0) fully and half of cell (0, 1): target (2/3, 1/3, 0, 0) on a
+    2 x 2 grid; padding rows and empty boxes add nothing. Float32: 1e-6."""
+    logits = jnp.asarray([[[1.0, 2.0, 0.5, -1.0], [3.0, 0.0, 0.0, 0.0], [0.0, 9.0, 0.0, 0.0]]])
+    span = jnp.asarray([[[3, 5], [0, 0], [2, 4]]])  # the second row is padding
+    box = jnp.asarray([[[0.0, 0.0, 0.75, 0.5], [0.0, 0.0, 1.0, 1.0], [0.2, 0.2, 0.2, 0.2]]])
+    fn = jax.jit(batch_lib.ground_loss, static_argnums=3) if jit else batch_lib.ground_loss
+    total, n = fn(logits, span, box, (2, 2))
+    log_p = jax.nn.log_softmax(logits[0, 0])
+    expected = -(2 / 3 * log_p[0] + 1 / 3 * log_p[1])
+    assert float(n) == 1.0
+    np.testing.assert_allclose(float(total), float(expected), atol=1e-6)
+
+
+def test_grounding_scores_leave_the_logits_alone_and_the_loss_teaches_looking(data_dir):
+    """With grounding targets the model returns the same logits plus `[B, G, M, N]` scores;
+    steps with `ground_weight` lower the grounding loss on a repeated batch, and the first
+    step reports the same answer loss as a step without it."""
+    config = tiny_config(data_dir)
+    tok, model, opt = _fresh(data_dir, config)
+    source = data_lib.open_split(data_dir, NAME, "train")
+    read = data_lib.ReadConfig(image_size=(32, 32), ground=True)
+    host = next(iter(data_lib.train_batches(source, data_lib.question_index(source), tok,
+                                            read, 4)))  # fmt: skip
+    batch = {k: jnp.asarray(host[k]) for k in data_lib.ARRAY_FIELDS + data_lib.GROUND_FIELDS}
+    assert int(jnp.sum(batch["ground_span"][..., 1] > batch["ground_span"][..., 0])) > 0
+    args = (batch["image"], batch["text"], batch["mask_ar"], batch["mask_input"])
+    logits, named = model(*args, ground_span=batch["ground_span"])
+    np.testing.assert_array_equal(np.asarray(logits), np.asarray(model(*args)))
+    n = model.config.num_image_tokens
+    layers = [i for i in model.config.ground_layers if i < model.config.depth]  # the test preset: 1
+    assert named["scores"].shape == (4, len(layers), batch_lib.MAX_MENTIONS, n)
+    boxes = np.asarray(named["boxes"])
+    assert boxes.shape == (4, batch_lib.MAX_MENTIONS, 4) and ((boxes > 0) & (boxes < 1)).all()
+    _, plain_model, plain_opt = _fresh(data_dir, config)
+    plain = trainer.make_train_step()(plain_model, plain_opt, batch)
+    step = trainer.make_train_step(1, 1.0)
+    outs = [step(model, opt, batch) for _ in range(6)]
+    np.testing.assert_allclose(float(outs[0]["loss"]), float(plain["loss"]), rtol=1e-6)
+    assert float(outs[-1]["ground_loss"]) < float(outs[0]["ground_loss"])
+
+
+def test_a_run_with_grounding_logs_its_loss_and_a_bad_weight_is_one_line(data_dir, tmp_path):
+    summary = trainer.train(tiny_config(data_dir, ground_weight=0.5, steps=2), tmp_path / "g",
+                            show_progress=False)  # fmt: skip
+    rows = [json.loads(x) for x in (tmp_path / "g" / "metrics.jsonl").read_text().splitlines()]
+    assert summary["step"] == 2 and any("ground_loss" in r for r in rows)
+    with pytest.raises(trainer.UserError, match="ground_weight must be at least 0"):
+        trainer.train(tiny_config(data_dir, ground_weight=-1.0), tmp_path / "bad")

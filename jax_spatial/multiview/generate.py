@@ -263,7 +263,9 @@ def _summary(clips, per_clip, skipped, seconds, config) -> dict:
     }
 
 
-def generate_clips(sources, out, config: ClipRunConfig = ClipRunConfig(), clips=None) -> dict:
+def generate_clips(
+    sources, out, config: ClipRunConfig = ClipRunConfig(), clips=None, split: dict | None = None
+) -> dict:
     """Writes the multi-view outputs of a run into `out` (module docstring); returns the summary.
 
     Args:
@@ -300,6 +302,7 @@ def generate_clips(sources, out, config: ClipRunConfig = ClipRunConfig(), clips=
                 seed=config.seed, truth=out / ground_truth_clips.FILE_NAME,
             )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 2)
+        summary["split"] = split or {"name": "all"}
         (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -351,7 +354,7 @@ def run_for_cli(prepared, plan: TaskPlan, args) -> dict:
             for s, ids in sources
         ]  # fmt: skip
     config = ClipRunConfig(seed=seed, tasks=plan.multi_view, sheet=bool(args.sheet))
-    return generate_clips(sources, prepared.out, config)
+    return generate_clips(sources, prepared.out, config, split=prepared.split_record())
 
 
 __all__ = [

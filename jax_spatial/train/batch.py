@@ -6,6 +6,12 @@
     mask_loss   int32 [B, L]         1 on the answer tokens (and <eos>) only
     mask_input  int32 [B, L]         1 on real tokens, 0 on padding
 
+Optional grounding targets (`ground_spans`), when the run asks for them:
+
+    ground_span int32   [B, M, 2]    token range [start, end) of each of up to M object names
+    ground_box  float32 [B, M, 4]    that object's box (x1, y1, x2, y2) in 0..1 of the image;
+                                     a row with start == end is padding
+
 The image is always a full-attention prefix in front of `text`; the model adds its tokens.
 Attention is prefix-LM: every token sees the whole prefix, answer tokens see earlier answer
 tokens (`attention_mask`). The loss is next-token cross-entropy, shifted by one: the logit at
@@ -19,12 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jax_spatial.train.tokenizer import Tokenizer
 
 LENGTH_BUCKETS = (32, 64, 128, 192, 256, 384, 512)
+MAX_MENTIONS = 8  # object names per question with a grounding target (more are dropped)
 IMAGE_PLACEHOLDER = "<image>"
 
 
@@ -55,6 +63,86 @@ def encode(tokenizer: Tokenizer, question: str, answer: str | None) -> dict[str,
     text = np.asarray(prefix + suffix, np.int32)
     mask_ar = np.asarray([0] * len(prefix) + [1] * len(suffix), np.int32)
     return {"text": text, "mask_ar": mask_ar, "mask_loss": mask_ar.copy()}
+
+
+def ground_spans(
+    tokenizer: Tokenizer, question: str, mentions, max_mentions: int = MAX_MENTIONS
+) -> dict[str, np.ndarray]:
+    """Grounding targets of one element: `ground_span [M, 2]` and `ground_box [M, 4]`.
+
+    Args:
+      tokenizer: one with `encode_with_offsets` (the word tokenizer); any other gives no
+        targets (every row padding).
+      question: the question as given to `encode` (positions count its `<bos>`).
+      mentions: `[(char start, char end, (x1, y1, x2, y2) in 0..1)]` of `question`.
+    """
+    span = np.zeros((max_mentions, 2), np.int32)
+    box = np.zeros((max_mentions, 4), np.float32)
+    offsets = getattr(tokenizer, "encode_with_offsets", None)
+    text = question_text(question)
+    shift = question.find(text) if text else 0
+    if offsets is None or not mentions or shift < 0:
+        return {"ground_span": span, "ground_box": box}
+    _, char_spans = offsets(text)
+    row = 0
+    for start, end, xyxy in mentions:
+        start, end = start - shift, end - shift
+        # Tokens whose characters overlap the name (a token's leading space is not the name).
+        hits = [t for t, (a, b) in enumerate(char_spans) if a < end and b > start]
+        if not hits or row == max_mentions:
+            continue
+        span[row] = (1 + hits[0], 1 + hits[-1] + 1)  # +1: the <bos> in front
+        box[row] = xyxy
+        row += 1
+    return {"ground_span": span, "ground_box": box}
+
+
+def ground_loss(logits: jnp.ndarray, span: jnp.ndarray, box: jnp.ndarray, grid):
+    """Cross-entropy of where each object name looks against where that object is.
+
+    Args:
+      logits: `[B, M, N]` a name's score for each of the `N = gh * gw` image tokens.
+      span, box: `ground_span [B, M, 2]`, `ground_box [B, M, 4]`.
+      grid: `(gh, gw)`, the image tokens' layout (row-major).
+
+    Returns:
+      `(sum of the valid names' cross-entropies, number of valid names)`. The target of a
+      name is its object's box as a distribution over the token cells, each cell weighted by
+      the fraction of it the box covers.
+    """
+    gh, gw = grid
+    rows = jnp.arange(gh, dtype=jnp.float32)
+    cols = jnp.arange(gw, dtype=jnp.float32)
+    x1, y1, x2, y2 = (box[..., i] * s for i, s in ((0, gw), (1, gh), (2, gw), (3, gh)))
+    ox = jnp.clip(jnp.minimum(x2[..., None], cols + 1) - jnp.maximum(x1[..., None], cols), 0, 1)
+    oy = jnp.clip(jnp.minimum(y2[..., None], rows + 1) - jnp.maximum(y1[..., None], rows), 0, 1)
+    cover = (oy[..., :, None] * ox[..., None, :]).reshape(*box.shape[:-1], gh * gw)
+    total = jnp.sum(cover, axis=-1, keepdims=True)
+    valid = (span[..., 1] > span[..., 0]) & (total[..., 0] > 0)
+    target = cover / jnp.maximum(total, 1e-9)
+    ce = -jnp.sum(target * jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), axis=-1)
+    return jnp.sum(jnp.where(valid, ce, 0.0)), jnp.sum(valid).astype(jnp.float32)
+
+
+def grounding_objective(named: dict, span, box, grid) -> jnp.ndarray:
+    """The mean grounding loss of a batch: where each name looks (`ground_loss`, averaged
+    over the layers' score maps) plus the L1 error of the box it reads off (corners in
+    0..1, averaged over the valid names).
+
+    Args:
+      named: a grounding model's `{"scores": [B, G, M, N], "boxes": [B, M, 4]}`.
+      span, box: `ground_span [B, M, 2]`, `ground_box [B, M, 4]`.
+      grid: `(gh, gw)` of the N image tokens.
+    """
+    scores = named["scores"]
+    look, n = 0.0, 0.0
+    for layer in range(scores.shape[1]):
+        t, c = ground_loss(scores[:, layer], span, box, grid)
+        look, n = look + t, n + c
+    valid = (span[..., 1] > span[..., 0]).astype(jnp.float32)
+    l1 = jnp.sum(jnp.abs(named["boxes"] - box), axis=-1)
+    read = jnp.sum(l1 * valid) / jnp.maximum(jnp.sum(valid), 1.0)
+    return look / jnp.maximum(n, 1.0) + read
 
 
 def bucket_length(length: int, buckets: Sequence[int] = LENGTH_BUCKETS) -> int:
@@ -121,6 +209,9 @@ __all__ = [
     "attention_mask",
     "bucket_length",
     "encode",
+    "ground_loss",
+    "grounding_objective",
+    "ground_spans",
     "next_token_loss",
     "pad_tokens",
     "question_text",

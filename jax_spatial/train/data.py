@@ -34,6 +34,7 @@ from jax_spatial.train import batch as batch_lib
 
 META_FIELDS = ("qa_id", "task", "relation", "kind", "canonical", "format_id", "question")
 ARRAY_FIELDS = ("image", "text", "mask_ar", "mask_loss", "mask_input")
+GROUND_FIELDS = ("ground_span", "ground_box")  # with `ReadConfig.ground`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,8 @@ class ReadConfig:
       seed: shuffling and format sampling.
       worker_count: grain worker processes (`mp_prefetch`); 0 reads in the main process.
       buckets: padded text lengths.
+      ground: also give each element its grounding targets (`batch.ground_spans`: where
+        the question names each object, and that object's box).
     """
 
     image_size: tuple[int, int] = (96, 128)
@@ -59,6 +62,7 @@ class ReadConfig:
     seed: int = 0
     worker_count: int = 0
     buckets: tuple[int, ...] = batch_lib.LENGTH_BUCKETS
+    ground: bool = False
 
 
 def _text(value) -> str:
@@ -168,7 +172,17 @@ def render_question(source, frame: int, k: int, format_id: str | None, seed: int
     image = reading.decode_image(example["image"])
     if fqa is not None and config.draw and fqa.prompts:
         image = draw_lib.render_formatted(image, obs, fqa)
-    image, _ = reading.letterbox(image, tuple(config.image_size))
+    image, scale = reading.letterbox(image, tuple(config.image_size))
+    mentions = []
+    if getattr(config, "ground", False) and fqa is not None:
+        from jax_spatial.formats.mentions import mention_spans
+
+        out_h, out_w = config.image_size
+        norm = np.asarray([scale / out_w, scale / out_h] * 2, np.float32)
+        mentions = [
+            (start, end, tuple(float(v) for v in np.clip(np.asarray(obs.box2d[o]) * norm, 0, 1)))
+            for start, end, o in mention_spans(obs, qa, fqa)
+        ]
     if config.blind:
         image = np.zeros_like(image)
     meta = {
@@ -183,6 +197,7 @@ def render_question(source, frame: int, k: int, format_id: str | None, seed: int
         "choices": list(fqa.choices) if fqa is not None and fqa.choices else list(qa.choices),
         "source": _text(example["source"]),
         "scene_id": _text(example["scene_id"]),
+        "mentions": mentions,
     }
     return image, question, answer, meta
 
@@ -200,6 +215,8 @@ class _TrainElement(grain.transforms.RandomMap):
         )
         target = batch_lib.target_text(meta, self.config.answer_style)
         tokens = batch_lib.encode(self.tokenizer, question, target)
+        if self.config.ground:
+            tokens.update(batch_lib.ground_spans(self.tokenizer, question, meta["mentions"]))
         return {"image": image, **tokens, **{f: meta[f] for f in META_FIELDS}}
 
 
@@ -213,6 +230,9 @@ class _Collate:
         length = batch_lib.bucket_length(max(len(it["text"]) for it in items), self.buckets)
         out = batch_lib.pad_tokens(items, length, self.pad_id)
         out["image"] = np.stack([it["image"] for it in items])
+        for name in GROUND_FIELDS:
+            if name in items[0]:
+                out[name] = np.stack([it[name] for it in items])
         for name in META_FIELDS:
             out[name] = [it[name] for it in items]
         return out
@@ -352,7 +372,8 @@ def global_batch(batch: dict, sharding) -> dict:
 
     return {
         name: jax.make_array_from_process_local_data(sharding, np.asarray(batch[name]))
-        for name in ARRAY_FIELDS
+        for name in ARRAY_FIELDS + GROUND_FIELDS
+        if name in batch
     }
 
 

@@ -94,19 +94,26 @@ class WordTokenizer:
         return len(self.vocab)
 
     def encode(self, text: str) -> list[int]:
+        return self.encode_with_offsets(text)[0]
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and, per id, the `(start, end)` characters of `text` it came from (the
+        characters or bytes of an unseen word each carry that word's whole span)."""
         ids: list[int] = []
-        for piece in pieces(text):
+        spans: list[tuple[int, int]] = []
+        for match in _PIECE.finditer(text):
+            piece, span = match.group(), match.span()
             known = self._ids.get(piece)
             if known is not None:
                 ids.append(known)
+                spans.append(span)
                 continue
             for ch in piece:  # unseen word: characters, then UTF-8 bytes
                 known = self._ids.get(ch)
-                if known is not None:
-                    ids.append(known)
-                else:
-                    ids.extend(self._byte0 + b for b in ch.encode("utf-8"))
-        return ids
+                new = [known] if known is not None else [self._byte0 + b for b in ch.encode()]
+                ids.extend(new)
+                spans.extend([span] * len(new))
+        return ids, spans
 
     def decode(self, ids: Iterable[int]) -> str:
         out: list[str] = []

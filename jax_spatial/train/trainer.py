@@ -49,6 +49,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_every = 100  # 0: only at the end
     c.ckpt_every = 100
     c.keep_checkpoints = 3
+    # > 0: also teach the model where each object name looks (models with grounding only)
+    c.ground_weight = 0.0
     c.model = ml_collections.ConfigDict(
         {"name": "tiny_vlm", "preset": "cpu", "dtype": "float32", "overrides": {}}
     )
@@ -136,41 +138,63 @@ def _decay_mask(params):
     return jax.tree.map(lambda p: jnp.ndim(p) > 1, params)
 
 
-def _loss_sum(model, mb):
-    logits = model(mb["image"], mb["text"], mb["mask_ar"], mb["mask_input"])
+def _loss_sum(model, mb, ground_weight: float = 0.0):
+    """`(objective summed over answer tokens, (answer loss sum, answer tokens, grounding))`.
+
+    With `ground_weight` and grounding targets in `mb`, the objective adds the weighted mean
+    grounding cross-entropy (`batch.ground_loss`) once per answer token, so micro-batches
+    still add up by their answer-token counts.
+    """
+    args = (mb["image"], mb["text"], mb["mask_ar"], mb["mask_input"])
+    if not ground_weight:
+        logits = model(*args)
+        loss, count = batch_lib.next_token_loss(logits, mb["text"], mb["mask_loss"])
+        return loss * count, (loss * count, count, jnp.float32(0.0))
+    logits, named = model(*args, ground_span=mb["ground_span"])
     loss, count = batch_lib.next_token_loss(logits, mb["text"], mb["mask_loss"])
-    return loss * count, count
+    ground = batch_lib.grounding_objective(
+        named, mb["ground_span"], mb["ground_box"], model.config.token_grid
+    )
+    return (loss + ground_weight * ground) * count, (loss * count, count, ground)
 
 
 @functools.lru_cache(maxsize=8)
-def make_train_step(grad_accum: int = 1):
+def make_train_step(grad_accum: int = 1, ground_weight: float = 0.0):
     """The jitted step: `metrics = step(model, optimizer, batch)`, model and optimizer donated.
 
     With `grad_accum > 1` the batch is split into that many micro-batches whose summed
-    gradients (divided by the total answer-token count) equal the whole batch's.
+    gradients (divided by the total answer-token count) equal the whole batch's. With
+    `ground_weight > 0` the batch carries grounding targets and the model is also taught
+    where each object name should look (`_loss_sum`); `loss` stays the answer loss and
+    `ground_loss` is reported beside it.
     """
 
     @nnx.jit(donate_argnums=(0, 1))
     def step(model, optimizer, batch):
         grad_fn = nnx.value_and_grad(
-            _loss_sum, argnums=nnx.DiffState(0, trainable(model)), has_aux=True
+            functools.partial(_loss_sum, ground_weight=ground_weight),
+            argnums=nnx.DiffState(0, trainable(model)),
+            has_aux=True,
         )
         if grad_accum == 1:
-            (total, count), grads = grad_fn(model, batch)
+            (_, (answer, count, ground)), grads = grad_fn(model, batch)
         else:
             split = {
                 k: v.reshape(grad_accum, v.shape[0] // grad_accum, *v.shape[1:])
                 for k, v in batch.items()
             }
-            total, count, grads = 0.0, 0.0, None
+            answer, count, ground, grads = 0.0, 0.0, 0.0, None
             for i in range(grad_accum):
-                (t, c), g = grad_fn(model, {k: v[i] for k, v in split.items()})
-                total, count = total + t, count + c
+                (_, (a, c, g_loss)), g = grad_fn(model, {k: v[i] for k, v in split.items()})
+                answer, count, ground = answer + a, count + c, ground + g_loss / grad_accum
                 grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
         scale = 1.0 / jnp.maximum(count, 1.0)
         grads = jax.tree.map(lambda g: g * scale, grads)
         optimizer.update(model, grads)
-        return {"loss": total * scale, "grad_norm": optax.global_norm(grads), "tokens": count}
+        out = {"loss": answer * scale, "grad_norm": optax.global_norm(grads), "tokens": count}
+        if ground_weight:
+            out["ground_loss"] = ground
+        return out
 
     return step
 
@@ -207,7 +231,12 @@ def _read_config(config, model) -> data_lib.ReadConfig:
         seed=int(config.seed),
         worker_count=int(d.worker_count),
         buckets=tuple(int(b) for b in d.length_buckets),
+        ground=_ground_weight(config) > 0,
     )
+
+
+def _ground_weight(config) -> float:
+    return float(config.get("ground_weight", 0.0) or 0.0)
 
 
 def _tasks(config) -> tuple[str, ...]:
@@ -227,6 +256,8 @@ def _check_config(config) -> None:
         raise UserError(f"answer_style must be short or full, not {config.data.answer_style!r}")
     if config.model.dtype not in ("float32", "bfloat16"):
         raise UserError(f"model dtype must be float32 or bfloat16, not {config.model.dtype!r}")
+    if _ground_weight(config) < 0:
+        raise UserError(f"ground_weight must be at least 0, not {_ground_weight(config)}")
 
 
 def setup(config: ml_collections.ConfigDict, workdir) -> Run:
@@ -273,6 +304,8 @@ def setup(config: ml_collections.ConfigDict, workdir) -> Run:
     m = config.mesh
     mesh = sharding.make_mesh(m.data, m.fsdp, model=m.get("model", 1))
     model = build_model(model_args, seed=config.seed)
+    if _ground_weight(config) and not getattr(model, "supports_grounding", False):
+        raise UserError(f"model {config.model.name} has no grounding head; set ground_weight=0")
     sharding.shard_tree(model, mesh)
     optimizer = make_optimizer(model, config, config.steps)
     sharding.shard_tree(optimizer, mesh)
@@ -403,7 +436,7 @@ def train(
     run = setup(config, workdir)
     writer = metrics_lib.MetricWriter(run.workdir)
     writer.truncate_after(run.step)
-    step_fn = make_train_step(config.grad_accum)
+    step_fn = make_train_step(config.grad_accum, _ground_weight(config))
     batch_sharding = sharding.batch_sharding(run.mesh)
     losses: list[tuple[int, float]] = []
     waits, walls = 0.0, 0.0
@@ -438,6 +471,8 @@ def train(
                     else 0.0,
                     "data_wait_fraction": waits / max(walls, 1e-9),
                 }
+                if "ground_loss" in out:
+                    scalars["ground_loss"] = float(out["ground_loss"])
                 writer.write(step, scalars)
                 bar.set_postfix(
                     loss=f"{scalars['loss']:.3f}", wait=f"{scalars['data_wait_fraction']:.0%}"
@@ -467,6 +502,7 @@ def train(
         "seconds": round(time.perf_counter() - tic, 1),
         "final_loss": losses[-1][1] if losses else None,
         "data_wait_fraction": wait_total / max(wall_total, 1e-9),
+        "step_seconds": round(wall_total, 1),  # reading + stepping, evaluation left out
         "parameters": int(sum(x.size for x in jax.tree.leaves(nnx.state(run.model, nnx.Param)))),
         "trainable_parameters": int(
             sum(x.size for x in jax.tree.leaves(nnx.state(run.model, trainable(run.model))))

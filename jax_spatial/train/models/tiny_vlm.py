@@ -47,6 +47,9 @@ class TinyVLMConfig:
         sine-cosine features of the patch's row and column, as in MAE): with sincos a
         patch's place is readable from the first step instead of being learned from data,
         which is what left/right and above/below questions compare.
+      ground_layers: decoder layers whose first attention head is taught, when the run asks
+        for grounding (`batch.ground_loss`), to look from each object name at that object's
+        image tokens (those past `depth` are left out).
       dtype: compute dtype, "float32" or "bfloat16" (parameters stay float32).
     """
 
@@ -64,6 +67,7 @@ class TinyVLMConfig:
     mlp_ratio: int = 4
     max_text_len: int = 512
     image_position: str = "learned"
+    ground_layers: tuple[int, ...] = (0, 1)
     dtype: str = "float32"
 
     @property
@@ -83,9 +87,15 @@ class TinyVLMConfig:
         return gh, gw
 
     @property
-    def num_image_tokens(self) -> int:
+    def token_grid(self) -> tuple[int, int]:
+        """`(rows, cols)` of the image tokens the decoder sees (after pooling)."""
         gh, gw = self.grid
-        return (gh // self.pool) * (gw // self.pool)
+        return gh // self.pool, gw // self.pool
+
+    @property
+    def num_image_tokens(self) -> int:
+        rows, cols = self.token_grid
+        return rows * cols
 
 
 PRESETS = {
@@ -336,6 +346,8 @@ class TinyVLM(nnx.Module):
             ]
         )
         self.norm = _norm(config.width, rngs, dtype)
+        # Reads an object name's box off its tokens (grounding runs only; see `__call__`).
+        self.ground_box = _dense(config.width, 4, rngs, dtype, shard_in=True)
 
     # -- shared pieces
 
@@ -356,17 +368,56 @@ class TinyVLM(nnx.Module):
 
     # -- training
 
-    def __call__(self, image, text, mask_ar, mask_input):
-        """Logits `[B, L, V]` at every text position (V = the tokenizer's vocabulary)."""
+    supports_grounding = True
+
+    def __call__(self, image, text, mask_ar, mask_input, ground_span=None):
+        """Logits `[B, L, V]` at every text position (V = the tokenizer's vocabulary).
+
+        With `ground_span [B, M, 2]` (`batch.ground_spans`) also returns what the model makes
+        of each object name: `(logits, {"scores": [B, G, M, N], "boxes": [B, M, 4]})`, where
+        each name looks (one score map over the N image tokens per layer of
+        `config.ground_layers`) and the box it reads off (0..1 corners, from its tokens after
+        the last of those layers).
+        """
         length = text.shape[1]
         if length > self.config.max_text_len:
             raise ValueError(f"text of {length} tokens is longer than {self.config.max_text_len}")
         positions = jnp.broadcast_to(jnp.arange(length), text.shape)
         x = self._inputs(image, text, positions)
         mask = attention_mask(*self._masks(mask_ar, mask_input))
-        for block in self.blocks:
+        layers = [i for i in self.config.ground_layers if i < len(self.blocks)]
+        scores, boxes = [], None
+        if ground_span is not None:
+            weights = self._name_weights(ground_span, length)
+        for i, block in enumerate(self.blocks):
+            if ground_span is not None and i in layers:
+                scores.append(self._ground_scores(block, x, weights))
             x, _ = block(x, mask)
-        return self._logits(x[:, self.config.num_image_tokens :])
+            if ground_span is not None and i == layers[-1]:
+                names = jnp.einsum("bml,bld->bmd", weights.astype(x.dtype),
+                                   x[:, self.config.num_image_tokens :])  # fmt: skip
+                boxes = jax.nn.sigmoid(self.ground_box(names).astype(jnp.float32))
+        logits = self._logits(x[:, self.config.num_image_tokens :])
+        if ground_span is None:
+            return logits
+        return logits, {"scores": jnp.stack(scores, axis=1), "boxes": boxes}
+
+    @staticmethod
+    def _name_weights(span, length: int):
+        """`[B, M, L]`: each name's tokens, weighted to average over them."""
+        t = jnp.arange(length)
+        inside = (t >= span[..., :1]) & (t < span[..., 1:])
+        return inside / jnp.maximum(jnp.sum(inside, axis=-1, keepdims=True), 1)
+
+    def _ground_scores(self, block, x, weights):
+        """`[B, M, N]` the attention scores of `block`'s first head from each name (its
+        tokens' queries averaged: the scores are linear in the query, so this is the mean of
+        the tokens' own scores) to the image tokens."""
+        n = self.config.num_image_tokens
+        q, k, _ = block.attn._split(block.norm1(x))
+        query = jnp.einsum("bml,bld->bmd", weights.astype(q.dtype), q[:, n:, 0])
+        scores = jnp.einsum("bmd,bnd->bmn", query, k[:, :n, 0]).astype(jnp.float32)
+        return scores / jnp.sqrt(jnp.float32(block.attn.head_dim))
 
     # -- decoding
 
@@ -419,7 +470,8 @@ def build(vocab_size: int, preset: str = "cpu", rngs: nnx.Rngs | None = None, **
     if preset not in PRESETS:
         raise ValueError(f"unknown tiny_vlm preset {preset!r}; known: {sorted(PRESETS)}")
     fields = {**PRESETS[preset], **overrides}
-    for name in ("image_size", "stem"):  # JSON (checkpoint meta, configs) gives lists
+    # JSON (checkpoint meta, configs) gives lists
+    for name in ("image_size", "stem", "ground_layers"):
         if name in fields:
             fields[name] = tuple(fields[name])
     config = TinyVLMConfig(vocab_size=vocab_size, **fields)
