@@ -47,13 +47,14 @@ def build(data_dir, args) -> dict:
     from jax_spatial.datasets.build import build_dataset
 
     timings = {}
-    settings = {"views": args.views, "quotas": args.quotas}
     for name, scenes, seed, split in (
-        ("learn_train", args.train_scenes, 1000, "train"),
+        (args.train_name, args.train_scenes, args.train_seed, "train"),
         ("learn_test", args.test_scenes, 2000, "test"),
     ):
+        # Held-out rooms keep 3 views and the default quotas whatever the training set has.
+        views, quotas = (args.views, args.quotas) if split == "train" else (3, "")
         stamp = pathlib.Path(data_dir) / "spatial_qa" / f"{name}.settings.json"
-        wanted = {**settings, "scenes": scenes, "seed": seed}
+        wanted = {"scenes": scenes, "seed": seed, "views": views, "quotas": quotas}
         if args.reuse and stamp.exists() and json.loads(stamp.read_text()) == wanted:
             timings[name] = "reused"
             continue
@@ -63,13 +64,12 @@ def build(data_dir, args) -> dict:
             name,
             num_scenes=scenes,
             seed=seed,
-            views_per_scene=args.views,
+            views_per_scene=views,
             width=128,
             height=96,
             scenes_per_shard=16,
             split_fractions=((split, 1.0),),
-            # Held-out questions keep the default quotas: the test set is the same either way.
-            quotas=_quotas(args.quotas) if split == "train" else None,
+            quotas=_quotas(quotas) or None,
         )
         timings[name] = round(time.perf_counter() - t, 1)
         stamp.write_text(json.dumps(wanted))
@@ -88,7 +88,7 @@ def run_config(args, data_dir, kind: str):
     c.ckpt_every = args.steps
     c.keep_checkpoints = 1
     c.data.data_dir = str(data_dir)
-    c.data.name = "spatial_qa/learn_train"
+    c.data.name = f"spatial_qa/{args.train_name}"
     c.data.eval_name = "spatial_qa/learn_test"
     c.data.eval_split = "test"
     c.eval.max_items = args.eval_items
@@ -126,6 +126,8 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "learning"))
     parser.add_argument("--train-scenes", type=int, default=400)
     parser.add_argument("--test-scenes", type=int, default=80)
+    parser.add_argument("--train-name", default="learn_train")
+    parser.add_argument("--train-seed", type=int, default=1000, help="first training room's seed")
     parser.add_argument("--views", type=int, default=3, help="training views per room")
     parser.add_argument("--quotas", default="", help="training questions per frame, e.g. "
                         "position=18,size=6 (qa.select.QuotaConfig fields)")
@@ -176,7 +178,7 @@ def main() -> int:
             {t: round(v["accuracy"], 1) for t, v in summary["eval"]["task"].items()},
         )
     # Majority answer of the training set per (task, kind), on the same held-out items.
-    train_source = data_lib.open_split(args.data_dir, "spatial_qa/learn_train", "train")
+    train_source = data_lib.open_split(args.data_dir, f"spatial_qa/{args.train_name}", "train")
     train_meta = [
         {
             "task": ex["qa"]["task"][k].decode(),

@@ -2,7 +2,8 @@ r"""How long until `tiny_vlm` learns one slice of the questions? A fast learning
 
     python bench/learning_slice.py --data-dir D --train spatial_qa/learn_big \
         --test spatial_qa/learn_test [--formats image_text/boxes] [--tasks position] \
-        [--relations left_of] [--kinds yes_no] [--steps 1200] [--fixed-colours] [--blind]
+        [--relations left_of] [--kinds yes_no] [--steps 1200] [--fixed-colours] [--blind] \
+        [--ground 1.0]
 
 Renders a fixed set of training and held-out questions once (the slice: formats, tasks,
 relations, answer kinds), then trains `tiny_vlm` on them with the loop's own jitted step and
@@ -11,6 +12,11 @@ prints, every `--eval-every` steps, the loss and the accuracy of the first answe
 questions, per relation and per format. Rendering happens before the clock starts, so the
 steps measure learning only. `bench/learning.py` is the full benchmark; this script finds
 out, cheaply, whether and when a slice is learnable at all.
+
+`--ground W` adds the grounding loss with weight W (`train.batch.grounding_objective`: each
+object name of the question is taught to look at its object and to read off its box) and
+prints how often a name's attention puts more mass on its own object than on the other one
+(`own_box`) and the mean error of the box it reads off (`box_l1`, in image fractions).
 
 `--fixed-colours` draws the first object a question names always in red and the second in
 blue (the formats normally sample the colours per question): it separates "find the red box
@@ -37,7 +43,7 @@ def render(source, args, n: int, seed: int):
     index = data_lib.question_index(
         source, args.formats, tasks=args.tasks.split(",") if args.tasks else None
     )
-    read = data_lib.ReadConfig(formats=data_lib.allowed_formats(args.formats))
+    read = data_lib.ReadConfig(formats=data_lib.allowed_formats(args.formats), ground=True)
     relations = set(args.relations.split(",")) if args.relations else None
     kinds = set(args.kinds.split(",")) if args.kinds else None
     rng = np.random.default_rng(seed)
@@ -51,7 +57,8 @@ def render(source, args, n: int, seed: int):
             kinds and meta["kind"] not in kinds
         ):
             continue
-        rows.append((image, question, meta["canonical"], meta["relation"], meta["format_id"]))
+        rows.append((image, question, meta["canonical"], meta["relation"], meta["format_id"],
+                     meta["mentions"], meta["task"]))  # fmt: skip
         if len(rows) >= n:
             break
     return rows
@@ -67,7 +74,35 @@ def encode(rows, tokenizer, length: int, blind: bool):
     out["image"] = np.stack([r[0] for r in rows])
     if blind:
         out["image"] = np.zeros_like(out["image"])
+    targets = [batch_lib.ground_spans(tokenizer, r[1], r[5]) for r in rows]
+    for name in ("ground_span", "ground_box"):
+        out[name] = np.stack([t[name] for t in targets])
     return out
+
+
+def own_box_share(scores, span, box, grid):
+    """Of the names with another object named beside them: the fraction whose attention
+    (`scores [B, G, M, N]`, first layer) puts more mass on their own object's cells than
+    on the other's."""
+    import numpy as np
+
+    gh, gw = grid
+    cy, cx = (np.arange(gh) + 0.5) / gh, (np.arange(gw) + 0.5) / gw
+
+    def cells(b):
+        return ((cy[:, None] >= b[1]) & (cy[:, None] <= b[3])
+                & (cx[None] >= b[0]) & (cx[None] <= b[2])).reshape(-1)  # fmt: skip
+
+    hits = []
+    for j in range(len(span)):
+        valid = [m for m in range(span.shape[1]) if span[j, m, 1] > span[j, m, 0]]
+        for m in valid:
+            other = next((o for o in valid if not np.allclose(box[j, o], box[j, m])), None)
+            if other is None:
+                continue
+            p = np.exp(scores[j, 0, m] - scores[j, 0, m].max())
+            hits.append(p[cells(box[j, m])].sum() > p[cells(box[j, other])].sum())
+    return float(np.mean(hits)) if hits else float("nan")
 
 
 def main(argv=None) -> int:
@@ -89,6 +124,7 @@ def main(argv=None) -> int:
                         '\'{"image_position": "sincos"}\'')
     parser.add_argument("--fixed-colours", action="store_true")
     parser.add_argument("--blind", action="store_true")
+    parser.add_argument("--ground", type=float, default=0.0, help="grounding loss weight")
     parser.add_argument("--out", help="write the curve as JSON here")
     args = parser.parse_args(argv)
 
@@ -131,22 +167,35 @@ def main(argv=None) -> int:
     config = trainer.default_config()
     config.optim.lr = args.lr
     optimizer = trainer.make_optimizer(model, config, args.steps)
-    step = trainer.make_train_step(1)
+    step = trainer.make_train_step(1, args.ground)
+    if not args.ground:  # the step takes only the batch contract's arrays
+        tr = {k: v for k, v in tr.items() if k not in data_lib.GROUND_FIELDS}
 
     @nnx.jit
     def first_token_right(model, b):
-        logits = model(b["image"], b["text"], b["mask_ar"], b["mask_input"])
+        logits, named = model(b["image"], b["text"], b["mask_ar"], b["mask_input"],
+                              ground_span=b["ground_span"])  # fmt: skip
         first = jnp.argmax(b["mask_loss"], axis=1)  # the first answer token
         predicted = jnp.take_along_axis(jnp.argmax(logits, -1), (first - 1)[:, None], 1)[:, 0]
-        return predicted == jnp.take_along_axis(b["text"], first[:, None], 1)[:, 0]
+        right = predicted == jnp.take_along_axis(b["text"], first[:, None], 1)[:, 0]
+        return right, named["scores"], named["boxes"]
 
-    def accuracy(d, n):
+    def accuracy(d, n, grounding=None):
         n = min(n, len(d["text"]))
-        return np.concatenate([
-            np.asarray(first_token_right(model, {k: jnp.asarray(v[i:i + 100])
-                                                 for k, v in d.items()}))
-            for i in range(0, n, 100)
-        ])
+        right, share, l1 = [], [], []
+        for i in range(0, n, 100):
+            b = {k: v[i:i + 100] for k, v in d.items()}
+            r, scores, boxes = first_token_right(model, {k: jnp.asarray(v) for k, v in b.items()})
+            right.append(np.asarray(r))
+            if grounding is not None:
+                valid = b["ground_span"][..., 1] > b["ground_span"][..., 0]
+                share.append(own_box_share(np.asarray(scores), b["ground_span"],
+                                           b["ground_box"], model.config.token_grid))  # fmt: skip
+                l1.append(np.abs(np.asarray(boxes) - b["ground_box"]).mean(-1)[valid])
+        if grounding is not None:
+            grounding["own_box"] = round(100 * float(np.nanmean(share)), 1)
+            grounding["box_l1"] = round(float(np.concatenate(l1).mean()), 3)
+        return np.concatenate(right)
 
     def by(rows, right, field):
         keys = sorted({r[field] for r in rows})
@@ -160,14 +209,17 @@ def main(argv=None) -> int:
         metrics = step(model, optimizer, {k: jnp.asarray(v[pick]) for k, v in tr.items()})
         losses.append(float(metrics["loss"]))
         if s % args.eval_every == 0 or s == args.steps:
-            right = accuracy(te, len(test))
+            grounding = {}
+            right = accuracy(te, len(test), grounding)
             row = {
                 "step": s,
                 "loss": round(float(np.mean(losses[-args.eval_every:])), 4),
                 "train": round(100 * float(accuracy(tr, 600).mean()), 1),
                 "held_out": round(100 * float(right.mean()), 1),
+                "per_task": by(test, right, 6),
                 "per_relation": by(test, right, 3),
                 "per_format": by(test, right, 4),
+                **grounding,
                 "seconds": round(time.perf_counter() - t, 1),
             }
             curve.append(row)

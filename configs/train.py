@@ -11,7 +11,8 @@ formats ("all" or format ids joined by "+", e.g. caption/raw+ref/boxes), answer
 (short | full), blind (1: images zeroed, the language-only baseline), dtype
 (float32 | bfloat16), accum (gradient accumulation), fsdp (fsdp mesh size), workers, tasks
 (train and evaluate on these only, joined by "+", e.g. position+size), ground (weight of the
-grounding loss: each object name of a question is taught to look at that object; 0: off).
+grounding loss: each object name of a question is taught to look at its object and read off
+its box; 0: off; default 1 for tiny_vlm, 0 for models without a grounding head).
 Every other field keeps the default of `jax_spatial.train.trainer.default_config`; edit
 them here or in a copy of this file.
 """
@@ -36,7 +37,7 @@ def get_config(arg=None):
         fsdp=1,
         workers=0,
         tasks="",
-        ground=0.0,
+        ground=-1.0,
         name="spatial_qa/procedural_small",
         data_dir="",
     )
@@ -56,5 +57,7 @@ def get_config(arg=None):
     config.data.worker_count = arg.workers
     config.data.tasks = arg.tasks.replace("+", ",")
     config.mesh.fsdp = arg.fsdp
+    # -1: 1 for models with a grounding head (tiny_vlm learns the spatial questions only
+    # with it, docs/learning.md), else 0; resolved by the trainer once the model is built.
     config.ground_weight = float(arg.ground)
     return config

@@ -764,9 +764,10 @@ def test_grounding_scores_leave_the_logits_alone_and_the_loss_teaches_looking(da
 
 
 def test_a_run_with_grounding_logs_its_loss_and_a_bad_weight_is_one_line(data_dir, tmp_path):
-    summary = trainer.train(tiny_config(data_dir, ground_weight=0.5, steps=2), tmp_path / "g",
+    """-1 (the model's default) is 1 for tiny_vlm: its run logs a grounding loss."""
+    summary = trainer.train(tiny_config(data_dir, ground_weight=-1.0, steps=2), tmp_path / "g",
                             show_progress=False)  # fmt: skip
     rows = [json.loads(x) for x in (tmp_path / "g" / "metrics.jsonl").read_text().splitlines()]
     assert summary["step"] == 2 and any("ground_loss" in r for r in rows)
     with pytest.raises(trainer.UserError, match="ground_weight must be at least 0"):
-        trainer.train(tiny_config(data_dir, ground_weight=-1.0), tmp_path / "bad")
+        trainer.train(tiny_config(data_dir, ground_weight=-0.5), tmp_path / "bad")

@@ -197,8 +197,9 @@ def render_question(source, frame: int, k: int, format_id: str | None, seed: int
         "choices": list(fqa.choices) if fqa is not None and fqa.choices else list(qa.choices),
         "source": _text(example["source"]),
         "scene_id": _text(example["scene_id"]),
-        "mentions": mentions,
     }
+    if getattr(config, "ground", False):
+        meta["mentions"] = mentions  # [(char start, char end, box in 0..1)] of `question`
     return image, question, answer, meta
 
 

@@ -94,7 +94,8 @@ def write_predictions(path, rows) -> pathlib.Path:
                 "id": meta["qa_id"],
                 "prediction": prediction,
                 "target": target,
-                **{k: v for k, v in meta.items() if k != "qa_id"},
+                # Grounding targets are training input, not part of a prediction's record.
+                **{k: v for k, v in meta.items() if k not in ("qa_id", "mentions")},
             }
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     tmp.replace(path)

@@ -49,7 +49,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_every = 100  # 0: only at the end
     c.ckpt_every = 100
     c.keep_checkpoints = 3
-    # > 0: also teach the model where each object name looks (models with grounding only)
+    # > 0: also teach the model where each object name looks and which box it names (models
+    # with a grounding head only); -1: 1 for such models, 0 for the others
     c.ground_weight = 0.0
     c.model = ml_collections.ConfigDict(
         {"name": "tiny_vlm", "preset": "cpu", "dtype": "float32", "overrides": {}}
@@ -231,12 +232,17 @@ def _read_config(config, model) -> data_lib.ReadConfig:
         seed=int(config.seed),
         worker_count=int(d.worker_count),
         buckets=tuple(int(b) for b in d.length_buckets),
-        ground=_ground_weight(config) > 0,
+        ground=_ground_weight(config, model) > 0,
     )
 
 
-def _ground_weight(config) -> float:
-    return float(config.get("ground_weight", 0.0) or 0.0)
+def _ground_weight(config, model=None) -> float:
+    """The run's grounding weight; -1 ("the model's default") is 1 for a model with a
+    grounding head and 0 for one without (None: not known yet, 0)."""
+    weight = float(config.get("ground_weight", 0.0) or 0.0)
+    if weight == -1:
+        return 1.0 if getattr(model, "supports_grounding", False) else 0.0
+    return weight
 
 
 def _tasks(config) -> tuple[str, ...]:
@@ -256,8 +262,11 @@ def _check_config(config) -> None:
         raise UserError(f"answer_style must be short or full, not {config.data.answer_style!r}")
     if config.model.dtype not in ("float32", "bfloat16"):
         raise UserError(f"model dtype must be float32 or bfloat16, not {config.model.dtype!r}")
-    if _ground_weight(config) < 0:
-        raise UserError(f"ground_weight must be at least 0, not {_ground_weight(config)}")
+    if _ground_weight(config) < 0 and _ground_weight(config) != -1:
+        raise UserError(
+            f"ground_weight must be at least 0 (or -1: the model's default), "
+            f"not {_ground_weight(config)}"
+        )
 
 
 def setup(config: ml_collections.ConfigDict, workdir) -> Run:
@@ -304,7 +313,7 @@ def setup(config: ml_collections.ConfigDict, workdir) -> Run:
     m = config.mesh
     mesh = sharding.make_mesh(m.data, m.fsdp, model=m.get("model", 1))
     model = build_model(model_args, seed=config.seed)
-    if _ground_weight(config) and not getattr(model, "supports_grounding", False):
+    if _ground_weight(config, model) and not getattr(model, "supports_grounding", False):
         raise UserError(f"model {config.model.name} has no grounding head; set ground_weight=0")
     sharding.shard_tree(model, mesh)
     optimizer = make_optimizer(model, config, config.steps)
@@ -436,7 +445,7 @@ def train(
     run = setup(config, workdir)
     writer = metrics_lib.MetricWriter(run.workdir)
     writer.truncate_after(run.step)
-    step_fn = make_train_step(config.grad_accum, _ground_weight(config))
+    step_fn = make_train_step(config.grad_accum, _ground_weight(config, run.model))
     batch_sharding = sharding.batch_sharding(run.mesh)
     losses: list[tuple[int, float]] = []
     waits, walls = 0.0, 0.0
