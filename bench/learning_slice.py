@@ -168,8 +168,8 @@ def main(argv=None) -> int:
     config.optim.lr = args.lr
     optimizer = trainer.make_optimizer(model, config, args.steps)
     step = trainer.make_train_step(1, args.ground)
-    if not args.ground:  # the step takes only the batch contract's arrays
-        tr = {k: v for k, v in tr.items() if k not in data_lib.GROUND_FIELDS}
+    # Without grounding the step takes only the batch contract's arrays.
+    fed = [k for k in tr if args.ground or k not in data_lib.GROUND_FIELDS]
 
     @nnx.jit
     def first_token_right(model, b):
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     curve, losses, t = [], [], time.perf_counter()
     for s in range(1, args.steps + 1):
         pick = rng.choice(len(tr["text"]), args.batch_size, replace=False)
-        metrics = step(model, optimizer, {k: jnp.asarray(v[pick]) for k, v in tr.items()})
+        metrics = step(model, optimizer, {k: jnp.asarray(tr[k][pick]) for k in fed})
         losses.append(float(metrics["loss"]))
         if s % args.eval_every == 0 or s == args.steps:
             grounding = {}
