@@ -308,6 +308,7 @@ def prefix_batches(
     """Decoding inputs: image + `<bos> question <sep>` only, padded; the last batch is padded
     with copies of its first row (`valid` marks the real rows)."""
     collate = _Collate(tokenizer.pad_id, config.buckets)
+    config = dataclasses.replace(config, ground=False)  # decoding has no use for the targets
 
     def element(item):
         frame, k, fmt = item
