@@ -3,6 +3,7 @@ r"""Does the data teach? `tiny_vlm` trained on procedural spatial QA, scored on 
     python bench/learning.py [--steps 1500] [--train-scenes 400] [--test-scenes 80]
         [--views 3] [--quotas position=18,size=6] [--ground 1.0] [--reuse]
         [--eval-items 3000] [--out docs/learning] [--runs trained,blind,caption_raw]
+        [--overrides '{"depth": 3}'] [--keep-runs]
 
 Builds a training set and a held-out test set from disjoint procedural scene seeds (timed
 separately; `--reuse` keeps sets already built with the same settings), then trains the same
@@ -12,7 +13,9 @@ model in several ways for the same number of steps:
 * blind: the same, every image zeroed: what the wording alone teaches;
 * caption_raw: images, but only the plain caption/raw format (the paper's ablation in small);
 * no_ground: trained without the grounding loss (`--ground` is its weight for the others:
-  each object name of a question is taught to look at its object and read off its box).
+  each object name of a question is taught to look at its object and read off its box and
+  facts, and the question's end which object of the two is further right, away, up, bigger,
+  taller and wider, and which relation it asks; `train.facts`).
 
 and scores each, plus the majority answer of the training set per (task, kind), on every
 suitable format of every held-out question (up to `--eval-items`, sampled). Prints and writes
@@ -95,9 +98,29 @@ def run_config(args, data_dir, kind: str):
     c.eval.every_format = True
     c.data.blind = kind == "blind"
     c.ground_weight = 0.0 if kind == "no_ground" else args.ground
+    c.model.overrides = json.loads(args.overrides)
     if kind == "caption_raw":
         c.data.formats = "caption/raw"
     return c
+
+
+def run_settings(config, args) -> dict:
+    """What a run's result depends on, for `--keep-runs`: its config, the model's resolved
+    fields (a preset may change) and how both datasets were built (their stamps)."""
+    from jax_spatial.train.models import tiny_vlm
+
+    model = dict(config.model.overrides)
+    if config.model.name == "tiny_vlm":
+        model = {**tiny_vlm.PRESETS[config.model.preset], **model}
+    stamps = {}
+    for name in (args.train_name, "learn_test"):
+        stamp = pathlib.Path(args.data_dir) / "spatial_qa" / f"{name}.settings.json"
+        stamps[name] = json.loads(stamp.read_text()) if stamp.exists() else None
+    return json.loads(json.dumps({
+        "config": json.loads(config.to_json_best_effort()),
+        "model": model,
+        "datasets": stamps,
+    }))  # fmt: skip
 
 
 def _relative(path) -> str:
@@ -141,6 +164,11 @@ def main() -> int:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--runs", default="trained,blind,caption_raw")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overrides", default="{}", help="tiny_vlm fields as JSON, e.g. "
+                        '\'{"depth": 3}\' (default: the cpu preset)')
+    parser.add_argument("--keep-runs", action="store_true",
+                        help="read a run finished before with the same settings instead of "
+                        "training it again (so runs can go one at a time)")
     args = parser.parse_args()
 
     from jax_spatial.train import data as data_lib
@@ -155,12 +183,23 @@ def main() -> int:
     eval_rows = None
     for kind in args.runs.split(","):
         work = pathlib.Path(args.work) / kind
+        config = run_config(args, args.data_dir, kind)
+        settings = run_settings(config, args)
+        done = work / "bench_result.json"
+        if args.keep_runs and done.exists() and (work / "eval_predictions.jsonl").exists():
+            kept = json.loads(done.read_text())
+            if kept.get("settings") == settings:
+                results[kind] = kept["result"]
+                print(kind, "finished before, read from", done)
+                if eval_rows is None:
+                    eval_rows = [json.loads(x) for x in (work / "eval_predictions.jsonl").open()]
+                continue
         if work.exists():
             import shutil
 
             shutil.rmtree(work)
         t = time.perf_counter()
-        summary = trainer.train(run_config(args, args.data_dir, kind), work, show_progress=True)
+        summary = trainer.train(config, work, show_progress=True)
         results[kind] = {
             "eval": summary["eval"],
             "train_seconds": round(time.perf_counter() - t, 1),
@@ -170,6 +209,7 @@ def main() -> int:
             "parameters": summary["parameters"],
             "metrics": _relative(work / "metrics.jsonl"),
         }
+        done.write_text(json.dumps({"settings": settings, "result": results[kind]}))
         if eval_rows is None:
             eval_rows = [json.loads(x) for x in (work / "eval_predictions.jsonl").open()]
         print(
@@ -193,6 +233,7 @@ def main() -> int:
     report = {
         "steps": args.steps,
         "ground_weight": args.ground,
+        "overrides": json.loads(args.overrides),
         "views": args.views,
         "quotas": args.quotas,
         "batch_size": args.batch_size,

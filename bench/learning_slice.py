@@ -16,7 +16,9 @@ out, cheaply, whether and when a slice is learnable at all.
 `--ground W` adds the grounding loss with weight W (`train.batch.grounding_objective`: each
 object name of the question is taught to look at its object and to read off its box) and
 prints how often a name's attention puts more mass on its own object than on the other one
-(`own_box`) and the mean error of the box it reads off (`box_l1`, in image fractions).
+(`own_box`), the mean error of the box it reads off (`box_l1`, in image fractions) and how
+often the end of the question has the pair signs and the relation right (`pair_sign`,
+`relation`; `train.facts`).
 
 `--fixed-colours` draws the first object a question names always in red and the second in
 blue (the formats normally sample the colours per question): it separates "find the red box
@@ -58,7 +60,7 @@ def render(source, args, n: int, seed: int):
         ):
             continue
         rows.append((image, question, meta["canonical"], meta["relation"], meta["format_id"],
-                     meta["mentions"], meta["task"]))  # fmt: skip
+                     meta["mentions"], meta["task"], meta["pair_sign"]))  # fmt: skip
         if len(rows) >= n:
             break
     return rows
@@ -68,15 +70,17 @@ def encode(rows, tokenizer, length: int, blind: bool):
     import numpy as np
 
     from jax_spatial.train import batch as batch_lib
+    from jax_spatial.train import facts as facts_lib
 
     tokens = [batch_lib.encode(tokenizer, q, c) for _, q, c, *_ in rows]
     out = batch_lib.pad_tokens(tokens, length, tokenizer.pad_id)
     out["image"] = np.stack([r[0] for r in rows])
     if blind:
         out["image"] = np.zeros_like(out["image"])
-    targets = [batch_lib.ground_spans(tokenizer, r[1], r[5]) for r in rows]
-    for name in ("ground_span", "ground_box"):
+    targets = [batch_lib.ground_spans(tokenizer, r[1], r[5], r[7]) for r in rows]
+    for name in ("ground_span", "ground_box", "ground_facts", "pair_sign"):
         out[name] = np.stack([t[name] for t in targets])
+    out["relation_id"] = np.asarray([facts_lib.relation_id(r[3]) for r in rows], np.int32)
     return out
 
 
@@ -178,15 +182,22 @@ def main(argv=None) -> int:
         first = jnp.argmax(b["mask_loss"], axis=1)  # the first answer token
         predicted = jnp.take_along_axis(jnp.argmax(logits, -1), (first - 1)[:, None], 1)[:, 0]
         right = predicted == jnp.take_along_axis(b["text"], first[:, None], 1)[:, 0]
-        return right, named["scores"], named["boxes"]
+        return right, named["scores"], named["boxes"], named.get("pair"), named.get("relation")
 
     def accuracy(d, n, grounding=None):
         n = min(n, len(d["text"]))
-        right, share, l1 = [], [], []
+        right, share, l1, pair_right, relation_right = [], [], [], [], []
         for i in range(0, n, 100):
             b = {k: v[i:i + 100] for k, v in d.items()}
-            r, scores, boxes = first_token_right(model, {k: jnp.asarray(v) for k, v in b.items()})
+            r, scores, boxes, pair, relation = first_token_right(
+                model, {k: jnp.asarray(v) for k, v in b.items()}
+            )
             right.append(np.asarray(r))
+            if grounding is not None and pair is not None:
+                has = b["pair_sign"] >= 0
+                pair_right.append(((np.asarray(pair) > 0) == (b["pair_sign"] == 1))[has])
+                has = b["relation_id"] >= 0
+                relation_right.append((np.argmax(relation, -1) == b["relation_id"])[has])
             if grounding is not None:
                 valid = b["ground_span"][..., 1] > b["ground_span"][..., 0]
                 share.append(own_box_share(np.asarray(scores), b["ground_span"],
@@ -195,6 +206,11 @@ def main(argv=None) -> int:
         if grounding is not None:
             grounding["own_box"] = round(100 * float(np.nanmean(share)), 1)
             grounding["box_l1"] = round(float(np.concatenate(l1).mean()), 3)
+            if pair_right:
+                grounding["pair_sign"] = round(100 * float(np.concatenate(pair_right).mean()), 1)
+                grounding["relation"] = round(
+                    100 * float(np.concatenate(relation_right).mean()), 1
+                )
         return np.concatenate(right)
 
     def by(rows, right, field):

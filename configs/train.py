@@ -12,7 +12,8 @@ formats ("all" or format ids joined by "+", e.g. caption/raw+ref/boxes), answer
 (float32 | bfloat16), accum (gradient accumulation), fsdp (fsdp mesh size), workers, tasks
 (train and evaluate on these only, joined by "+", e.g. position+size), ground (weight of the
 grounding loss: each object name of a question is taught to look at its object and read off
-its box; 0: off; default 1 for tiny_vlm, 0 for models without a grounding head).
+its box, place and size, and the question's end how its two objects compare; 0: off;
+default 1 for tiny_vlm, 0 for models without a grounding head).
 Every other field keeps the default of `jax_spatial.train.trainer.default_config`; edit
 them here or in a copy of this file.
 """

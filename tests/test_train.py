@@ -134,14 +134,24 @@ def test_loss_is_shifted_and_answer_only():
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_kv_cache_decoding_equals_full_forward(jit):
-    """Prefill + cached steps give the logits of the full prefix-LM pass (float32: 1e-5)."""
-    model = models.build("tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1))
+@pytest.mark.parametrize("alibi,mlp", [(False, "gelu"), (True, "geglu")])
+def test_kv_cache_decoding_equals_full_forward(jit, alibi, mlp):
+    """Prefill + cached steps give the logits of the full prefix-LM pass (float32: 1e-5),
+    with and without the text distance penalty (whose cached positions must line up) and
+    the gated MLP."""
+    model = models.build(
+        "tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1), alibi=alibi, mlp=mlp
+    )
     rng = np.random.default_rng(0)
     image = jnp.asarray(rng.integers(0, 255, (2, 32, 32, 3)), jnp.uint8)
     text = jnp.asarray(rng.integers(4, 50, (2, 9)), jnp.int32)
     # Prefix lengths 5 and 3; the rows' answers follow them.
     assert_cached_decoding_matches_full(model, image, text, [5, 3], prefix_len=5, steps=3, jit=jit)
+    if alibi:  # the penalty is really there: the same weights without it score otherwise
+        plain = models.build("tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1), mlp=mlp)
+        ones = jnp.ones_like(text)
+        zeros = jnp.zeros_like(text)
+        assert not np.allclose(model(image, text, zeros, ones), plain(image, text, zeros, ones))
 
 
 def test_greedy_decoding_stops_at_eos():
@@ -720,6 +730,70 @@ def test_ground_spans_cover_the_names_tokens(data_dir):
     assert not g["ground_span"].any()
 
 
+_PAIR_FACT = {  # relation -> (fact, the first object's sign when the answer is yes)
+    "left_of": (0, 0), "right_of": (0, 1), "in_front_of": (1, 0), "behind": (1, 1),
+    "above": (2, 1), "below": (2, 0), "bigger_than": (3, 1), "smaller_than": (3, 0),
+    "taller_than": (4, 1), "shorter_than": (4, 0), "wider_than": (5, 1), "thinner_than": (5, 0),
+}  # fmt: skip
+
+
+def test_pair_signs_agree_with_the_engines_yes_no_answers(data_dir):
+    """The pair sign of a relation's fact says what the engine's relation decided: for every
+    yes/no position and size question of the tiny set, the first object is further right /
+    away / up, bigger, taller or wider exactly when the answer says so (the engine decides with
+    margins, so a sign is never against it; it may only be missing for a near tie)."""
+    from jax_spatial import reading
+    from jax_spatial.train import facts as facts_lib
+
+    source = data_lib.open_split(data_dir, NAME, "train")
+    checked = 0
+    for i in range(len(source)):
+        obs = reading.example_observation(source[i])
+        facts = facts_lib.object_facts(obs)
+        assert facts.shape == (len(obs.categories), facts_lib.NUM_FACTS)
+        assert np.isfinite(facts).all() and np.abs(facts).max() < 10
+        for k in range(len(source[i]["qa"]["kind"])):
+            qa = reading.example_qa(source[i], k)
+            if qa.kind != "yes_no" or qa.relation not in _PAIR_FACT or len(qa.objects) < 2:
+                continue  # ("is there a table right of the box?" names one object)
+            fact, when_yes = _PAIR_FACT[qa.relation]
+            sign = facts_lib.pair_signs(facts, qa.objects)[fact]
+            assert sign != -1, (qa.question, facts[qa.objects[:2]])
+            assert (sign == when_yes) == (qa.canonical == "yes"), qa.question
+            checked += 1
+    assert checked >= 20
+    assert (facts_lib.pair_signs(facts, [0]) == -1).all()  # one object: no target
+    assert (facts_lib.pair_signs(facts, [0, 0]) == -1).all()
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_grounding_objective_adds_facts_and_pair_terms_by_hand(jit):
+    """Facts: mean |error| over the facts of the valid names; pair: mean sigmoid cross-entropy
+    over the targets (-1 is none). Float32: 1e-6."""
+    f = batch_lib.NUM_FACTS
+    named = {
+        "scores": jnp.zeros((1, 1, 2, 4)),
+        "boxes": jnp.asarray([[[0.0, 0.0, 1.0, 1.0], [0.5, 0.5, 0.5, 0.5]]]),
+        "facts": jnp.asarray([[[1.0] * f, [9.0] * f]]),
+        "pair": jnp.asarray([[2.0, -1.0] + [5.0] * (f - 2)]),
+    }
+    span = jnp.asarray([[[1, 3], [0, 0]]])  # the second name is padding
+    box = jnp.asarray([[[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]])
+    facts = jnp.asarray([[[0.5] * f, [0.0] * f]])
+    pair = jnp.asarray([[1, 0] + [-1] * (f - 2)])
+
+    def fn(named, span, box, facts, pair):
+        return batch_lib.grounding_objective(named, span, box, (2, 2), facts, pair)
+
+    fn = jax.jit(fn) if jit else fn
+    base = float(batch_lib.grounding_objective(named, span, box, (2, 2)))
+    look = np.log(4.0)  # uniform scores over 4 cells, box l1 0
+    np.testing.assert_allclose(base, look, atol=1e-6)
+    bce = (np.log1p(np.exp(-2.0)) + np.log1p(np.exp(-1.0))) / 2
+    np.testing.assert_allclose(float(fn(named, span, box, facts, pair)), look + 0.5 + bce,
+                               atol=1e-6)  # fmt: skip
+
+
 @pytest.mark.parametrize("jit", [False, True])
 def test_ground_loss_against_a_hand_computed_target(jit):
     """A box covering cell (0, 0) fully and half of cell (0, 1): target (2/3, 1/3, 0, 0) on a
@@ -755,6 +829,9 @@ def test_grounding_scores_leave_the_logits_alone_and_the_loss_teaches_looking(da
     assert named["scores"].shape == (4, len(layers), batch_lib.MAX_MENTIONS, n)
     boxes = np.asarray(named["boxes"])
     assert boxes.shape == (4, batch_lib.MAX_MENTIONS, 4) and ((boxes > 0) & (boxes < 1)).all()
+    assert named["facts"].shape == (4, batch_lib.MAX_MENTIONS, batch_lib.NUM_FACTS)
+    assert named["pair"].shape == (4, batch_lib.NUM_FACTS)
+    assert batch["pair_sign"].shape == (4, batch_lib.NUM_FACTS)
     _, plain_model, plain_opt = _fresh(data_dir, config)
     plain = trainer.make_train_step()(plain_model, plain_opt, batch)
     step = trainer.make_train_step(1, 1.0)

@@ -6,11 +6,16 @@
     mask_loss   int32 [B, L]         1 on the answer tokens (and <eos>) only
     mask_input  int32 [B, L]         1 on real tokens, 0 on padding
 
-Optional grounding targets (`ground_spans`), when the run asks for them:
+Optional grounding targets (`ground_spans`; `relation_id` from `facts.relation_id`), when the
+run asks for them:
 
     ground_span int32   [B, M, 2]    token range [start, end) of each of up to M object names
     ground_box  float32 [B, M, 4]    that object's box (x1, y1, x2, y2) in 0..1 of the image;
                                      a row with start == end is padding
+    ground_facts float32 [B, M, F]   that object's place and size (`facts.object_facts`)
+    pair_sign   int32   [B, F]       of the question's first two objects, per fact: 1 the
+                                     first's is larger, 0 smaller, -1 no target
+    relation_id int32   [B]          the relation asked (`facts.RELATIONS`), -1 none
 
 The image is always a full-attention prefix in front of `text`; the model adds its tokens.
 Attention is prefix-LM: every token sees the whole prefix, answer tokens see earlier answer
@@ -28,7 +33,9 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from jax_spatial.train.facts import NUM_FACTS
 from jax_spatial.train.tokenizer import Tokenizer
 
 LENGTH_BUCKETS = (32, 64, 128, 192, 256, 384, 512)
@@ -66,26 +73,41 @@ def encode(tokenizer: Tokenizer, question: str, answer: str | None) -> dict[str,
 
 
 def ground_spans(
-    tokenizer: Tokenizer, question: str, mentions, max_mentions: int = MAX_MENTIONS
+    tokenizer: Tokenizer,
+    question: str,
+    mentions,
+    pair_sign=None,
+    max_mentions: int = MAX_MENTIONS,
 ) -> dict[str, np.ndarray]:
-    """Grounding targets of one element: `ground_span [M, 2]` and `ground_box [M, 4]`.
+    """Grounding targets of one element: `ground_span [M, 2]`, `ground_box [M, 4]`,
+    `ground_facts [M, F]` and `pair_sign [F]`.
 
     Args:
       tokenizer: one with `encode_with_offsets` (the word tokenizer); any other gives no
         targets (every row padding).
       question: the question as given to `encode` (positions count its `<bos>`).
-      mentions: `[(char start, char end, (x1, y1, x2, y2) in 0..1)]` of `question`.
+      mentions: `[(char start, char end, (x1, y1, x2, y2) in 0..1[, facts [F]])]` of
+        `question` (without facts, the row's facts are zero, and scored as such: the
+        pipeline always gives them).
+      pair_sign: `[F]` (`facts.pair_signs`); None: no target (-1).
     """
     span = np.zeros((max_mentions, 2), np.int32)
     box = np.zeros((max_mentions, 4), np.float32)
+    facts = np.zeros((max_mentions, NUM_FACTS), np.float32)
+    none = np.full(NUM_FACTS, -1, np.int32)
+    pair = none if pair_sign is None else np.asarray(pair_sign, np.int32)
+    out = {"ground_span": span, "ground_box": box, "ground_facts": facts, "pair_sign": pair}
     offsets = getattr(tokenizer, "encode_with_offsets", None)
     text = question_text(question)
     shift = question.find(text) if text else 0
-    if offsets is None or not mentions or shift < 0:
-        return {"ground_span": span, "ground_box": box}
+    if offsets is None or shift < 0:  # no positions to teach: no targets at all
+        out["pair_sign"] = none
+        return out
+    if not mentions:
+        return out
     _, char_spans = offsets(text)
     row = 0
-    for start, end, xyxy in mentions:
+    for start, end, xyxy, *rest in mentions:
         start, end = start - shift, end - shift
         # Tokens whose characters overlap the name (a token's leading space is not the name).
         hits = [t for t, (a, b) in enumerate(char_spans) if a < end and b > start]
@@ -93,8 +115,10 @@ def ground_spans(
             continue
         span[row] = (1 + hits[0], 1 + hits[-1] + 1)  # +1: the <bos> in front
         box[row] = xyxy
+        if rest:
+            facts[row] = rest[0]
         row += 1
-    return {"ground_span": span, "ground_box": box}
+    return out
 
 
 def ground_loss(logits: jnp.ndarray, span: jnp.ndarray, box: jnp.ndarray, grid):
@@ -124,15 +148,25 @@ def ground_loss(logits: jnp.ndarray, span: jnp.ndarray, box: jnp.ndarray, grid):
     return jnp.sum(jnp.where(valid, ce, 0.0)), jnp.sum(valid).astype(jnp.float32)
 
 
-def grounding_objective(named: dict, span, box, grid) -> jnp.ndarray:
+def grounding_objective(
+    named: dict, span, box, grid, facts=None, pair=None, relation=None
+) -> jnp.ndarray:
     """The mean grounding loss of a batch: where each name looks (`ground_loss`, averaged
-    over the layers' score maps) plus the L1 error of the box it reads off (corners in
-    0..1, averaged over the valid names).
+    over the layers' score maps), plus the L1 error of the box it reads off (corners in
+    0..1, averaged over the valid names); with `facts`, plus the L1 error of the facts it
+    reads off (averaged over names and facts); with `pair`, plus the binary cross-entropy
+    of the pair signs read at the end of the question (averaged over the targets); with
+    `relation`, plus the cross-entropy of the relation read there (over the questions with
+    one).
 
     Args:
-      named: a grounding model's `{"scores": [B, G, M, N], "boxes": [B, M, 4]}`.
+      named: a grounding model's `{"scores": [B, G, M, N], "boxes": [B, M, 4]}` (and
+        `"facts": [B, M, F]`, `"pair": [B, F]` and `"relation": [B, R]` logits, for models
+        that read them).
       span, box: `ground_span [B, M, 2]`, `ground_box [B, M, 4]`.
       grid: `(gh, gw)` of the N image tokens.
+      facts, pair, relation: `ground_facts [B, M, F]`, `pair_sign [B, F]`,
+        `relation_id [B]`, or None.
     """
     scores = named["scores"]
     look, n = 0.0, 0.0
@@ -140,9 +174,24 @@ def grounding_objective(named: dict, span, box, grid) -> jnp.ndarray:
         t, c = ground_loss(scores[:, layer], span, box, grid)
         look, n = look + t, n + c
     valid = (span[..., 1] > span[..., 0]).astype(jnp.float32)
+    names = jnp.maximum(jnp.sum(valid), 1.0)
     l1 = jnp.sum(jnp.abs(named["boxes"] - box), axis=-1)
-    read = jnp.sum(l1 * valid) / jnp.maximum(jnp.sum(valid), 1.0)
-    return look / jnp.maximum(n, 1.0) + read
+    total = look / jnp.maximum(n, 1.0) + jnp.sum(l1 * valid) / names
+    if facts is not None and "facts" in named:
+        err = jnp.mean(jnp.abs(named["facts"] - facts), axis=-1)
+        total = total + jnp.sum(err * valid) / names
+    if pair is not None and "pair" in named:
+        target = (pair == 1).astype(jnp.float32)
+        has = (pair >= 0).astype(jnp.float32)
+        bce = optax.sigmoid_binary_cross_entropy(named["pair"].astype(jnp.float32), target)
+        total = total + jnp.sum(bce * has) / jnp.maximum(jnp.sum(has), 1.0)
+    if relation is not None and "relation" in named:
+        has = (relation >= 0).astype(jnp.float32)
+        ce = optax.softmax_cross_entropy_with_integer_labels(
+            named["relation"].astype(jnp.float32), jnp.maximum(relation, 0)
+        )
+        total = total + jnp.sum(ce * has) / jnp.maximum(jnp.sum(has), 1.0)
+    return total
 
 
 def bucket_length(length: int, buckets: Sequence[int] = LENGTH_BUCKETS) -> int:
@@ -193,8 +242,6 @@ def next_token_loss(
       logits: `[B, L, V]` over the text positions.
       text, mask_loss: `[B, L]`.
     """
-    import optax
-
     targets = text[:, 1:]
     weights = mask_loss[:, 1:].astype(jnp.float32)
     losses = optax.softmax_cross_entropy_with_integer_labels(

@@ -31,10 +31,12 @@ from jax_spatial import reading
 from jax_spatial.errors import UserError
 from jax_spatial.formats.spec import FORMATS
 from jax_spatial.train import batch as batch_lib
+from jax_spatial.train import facts as facts_lib
 
 META_FIELDS = ("qa_id", "task", "relation", "kind", "canonical", "format_id", "question")
 ARRAY_FIELDS = ("image", "text", "mask_ar", "mask_loss", "mask_input")
-GROUND_FIELDS = ("ground_span", "ground_box")  # with `ReadConfig.ground`
+# with `ReadConfig.ground` (`batch.ground_spans`)
+GROUND_FIELDS = ("ground_span", "ground_box", "ground_facts", "pair_sign", "relation_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,8 @@ class ReadConfig:
       worker_count: grain worker processes (`mp_prefetch`); 0 reads in the main process.
       buckets: padded text lengths.
       ground: also give each element its grounding targets (`batch.ground_spans`: where
-        the question names each object, and that object's box).
+        the question names each object, that object's box and facts, the pair signs of the
+        question's two objects and the relation it asks; `train.facts`).
     """
 
     image_size: tuple[int, int] = (96, 128)
@@ -173,16 +176,19 @@ def render_question(source, frame: int, k: int, format_id: str | None, seed: int
     if fqa is not None and config.draw and fqa.prompts:
         image = draw_lib.render_formatted(image, obs, fqa)
     image, scale = reading.letterbox(image, tuple(config.image_size))
-    mentions = []
+    mentions, pair = [], np.full(facts_lib.NUM_FACTS, -1, np.int32)
     if getattr(config, "ground", False) and fqa is not None:
         from jax_spatial.formats.mentions import mention_spans
 
         out_h, out_w = config.image_size
         norm = np.asarray([scale / out_w, scale / out_h] * 2, np.float32)
+        facts = facts_lib.object_facts(obs)
         mentions = [
-            (start, end, tuple(float(v) for v in np.clip(np.asarray(obs.box2d[o]) * norm, 0, 1)))
+            (start, end, tuple(float(v) for v in np.clip(np.asarray(obs.box2d[o]) * norm, 0, 1)),
+             tuple(float(v) for v in facts[o]))
             for start, end, o in mention_spans(obs, qa, fqa)
-        ]
+        ]  # fmt: skip
+        pair = facts_lib.pair_signs(facts, qa.objects)
     if config.blind:
         image = np.zeros_like(image)
     meta = {
@@ -199,7 +205,9 @@ def render_question(source, frame: int, k: int, format_id: str | None, seed: int
         "scene_id": _text(example["scene_id"]),
     }
     if getattr(config, "ground", False):
-        meta["mentions"] = mentions  # [(char start, char end, box in 0..1)] of `question`
+        # [(char start, char end, box in 0..1, facts)] of `question`; `facts.pair_signs`
+        meta["mentions"] = mentions
+        meta["pair_sign"] = pair.tolist()
     return image, question, answer, meta
 
 
@@ -217,7 +225,12 @@ class _TrainElement(grain.transforms.RandomMap):
         target = batch_lib.target_text(meta, self.config.answer_style)
         tokens = batch_lib.encode(self.tokenizer, question, target)
         if self.config.ground:
-            tokens.update(batch_lib.ground_spans(self.tokenizer, question, meta["mentions"]))
+            tokens.update(
+                batch_lib.ground_spans(
+                    self.tokenizer, question, meta["mentions"], meta["pair_sign"]
+                )
+            )
+            tokens["relation_id"] = np.int32(facts_lib.relation_id(meta["relation"]))
         return {"image": image, **tokens, **{f: meta[f] for f in META_FIELDS}}
 
 

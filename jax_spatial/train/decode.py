@@ -95,7 +95,7 @@ def write_predictions(path, rows) -> pathlib.Path:
                 "prediction": prediction,
                 "target": target,
                 # Grounding targets are training input, not part of a prediction's record.
-                **{k: v for k, v in meta.items() if k not in ("qa_id", "mentions")},
+                **{k: v for k, v in meta.items() if k not in ("qa_id", "mentions", "pair_sign")},
             }
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     tmp.replace(path)

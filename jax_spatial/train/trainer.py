@@ -49,8 +49,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_every = 100  # 0: only at the end
     c.ckpt_every = 100
     c.keep_checkpoints = 3
-    # > 0: also teach the model where each object name looks and which box it names (models
-    # with a grounding head only); -1: 1 for such models, 0 for the others
+    # > 0: also teach the model where each object name looks, which box and facts it names,
+    # and how the question's two objects compare (models with a grounding head only,
+    # `batch.grounding_objective`); -1: 1 for such models, 0 for the others
     c.ground_weight = 0.0
     c.model = ml_collections.ConfigDict(
         {"name": "tiny_vlm", "preset": "cpu", "dtype": "float32", "overrides": {}}
@@ -143,7 +144,7 @@ def _loss_sum(model, mb, ground_weight: float = 0.0):
     """`(objective summed over answer tokens, (answer loss sum, answer tokens, grounding))`.
 
     With `ground_weight` and grounding targets in `mb`, the objective adds the weighted mean
-    grounding cross-entropy (`batch.ground_loss`) once per answer token, so micro-batches
+    grounding loss (`batch.grounding_objective`) once per answer token, so micro-batches
     still add up by their answer-token counts.
     """
     args = (mb["image"], mb["text"], mb["mask_ar"], mb["mask_input"])
@@ -154,8 +155,9 @@ def _loss_sum(model, mb, ground_weight: float = 0.0):
     logits, named = model(*args, ground_span=mb["ground_span"])
     loss, count = batch_lib.next_token_loss(logits, mb["text"], mb["mask_loss"])
     ground = batch_lib.grounding_objective(
-        named, mb["ground_span"], mb["ground_box"], model.config.token_grid
-    )
+        named, mb["ground_span"], mb["ground_box"], model.config.token_grid,
+        facts=mb.get("ground_facts"), pair=mb.get("pair_sign"), relation=mb.get("relation_id"),
+    )  # fmt: skip
     return (loss + ground_weight * ground) * count, (loss * count, count, ground)
 
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jax_spatial.train.batch import attention_mask
+from jax_spatial.train.facts import NUM_FACTS, RELATIONS
 
 FSDP = "fsdp"
 
@@ -50,6 +51,17 @@ class TinyVLMConfig:
       ground_layers: decoder layers whose first attention head is taught, when the run asks
         for grounding (`batch.ground_loss`), to look from each object name at that object's
         image tokens (those past `depth` are left out).
+      pair_layer: decoder layer (an index into the blocks, negative from the end) after
+        which the end of the question is taught, in grounding runs, which of the question's
+        first two objects is further right, away, up, bigger, taller and wider
+        (`facts.pair_signs`) and which relation it asks (`facts.RELATIONS`); the layers
+        after it turn that into the answer.
+      alibi: add ALiBi's distance penalty (Press et al. 2022; slope 2^(-8 (h + 1) / H) for
+        head h) to the decoder's text-to-text attention scores, in both directions (image
+        tokens are left alone). A token then weighs near words over far ones from the first
+        step, so the end of a question tells its first object from its second by how far back
+        each is named: the comparison every relation asks for.
+      mlp: the decoder's MLPs, "gelu" or "geglu" (gated, `MLP`).
       dtype: compute dtype, "float32" or "bfloat16" (parameters stay float32).
     """
 
@@ -68,6 +80,9 @@ class TinyVLMConfig:
     max_text_len: int = 512
     image_position: str = "learned"
     ground_layers: tuple[int, ...] = (0, 1)
+    pair_layer: int = -2
+    alibi: bool = False
+    mlp: str = "gelu"
     dtype: str = "float32"
 
     @property
@@ -100,7 +115,9 @@ class TinyVLMConfig:
 
 PRESETS = {
     # Two CPU cores: 96 x 128 images, a two-layer conv stem, 16-px patches (48 image
-    # tokens), ~1.3M parameters, a step of 32 questions in about half a second.
+    # tokens), a 4-layer decoder with ALiBi text attention and GeGLU MLPs (layers 0-1 ground
+    # the names, 2 compares the question's two objects, 3 answers), ~1.6M parameters, a step
+    # of 32 questions in well under a second. docs/learning.md measures each choice.
     "cpu": dict(
         image_size=(96, 128),
         patch=16,
@@ -109,8 +126,10 @@ PRESETS = {
         enc_depth=2,
         enc_heads=4,
         width=128,
-        depth=3,
+        depth=4,
         heads=4,
+        alibi=True,
+        mlp="geglu",
     ),
     # An accelerator: 224 px, a ViT-S-like encoder, a 12-layer 512-wide decoder.
     "gpu": dict(
@@ -174,53 +193,70 @@ class Attention(nnx.Module):
         shape = (b, s, self.heads, self.head_dim)
         return q.reshape(shape), k.reshape(shape), v.reshape(shape)
 
-    def _attend(self, q, k, v, mask):
-        # q [B, Sq, H, D], k/v [B, Sk, H, D], mask [B, 1, Sq, Sk] bool.
+    def _attend(self, q, k, v, mask, bias=None):
+        # q [B, Sq, H, D], k/v [B, Sk, H, D], mask [B, 1, Sq, Sk] bool, bias broadcasting to
+        # [B, H, Sq, Sk] (added to the scores) or None.
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
         scores = scores / jnp.sqrt(jnp.float32(self.head_dim))
+        if bias is not None:
+            scores = scores + bias
         scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
         weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
         mixed = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
         return self.out(mixed.reshape(*mixed.shape[:2], -1))
 
-    def __call__(self, x, mask):
+    def __call__(self, x, mask, bias=None):
         q, k, v = self._split(x)
-        return self._attend(q, k, v, mask), (k, v)
+        return self._attend(q, k, v, mask, bias), (k, v)
 
-    def step(self, x, cache_k, cache_v, slot, key_valid):
+    def step(self, x, cache_k, cache_v, slot, key_valid, bias=None):
         """One new token per row: writes its k/v at `slot`, attends over the valid slots."""
         q, k, v = self._split(x)
         cache_k = jax.lax.dynamic_update_slice_in_dim(cache_k, k.astype(cache_k.dtype), slot, 1)
         cache_v = jax.lax.dynamic_update_slice_in_dim(cache_v, v.astype(cache_v.dtype), slot, 1)
         mask = key_valid[:, None, None, :]
-        return self._attend(q, cache_k, cache_v, mask), cache_k, cache_v
+        return self._attend(q, cache_k, cache_v, mask, bias), cache_k, cache_v
 
 
 class MLP(nnx.Module):
-    def __init__(self, width: int, ratio: int, rngs: nnx.Rngs, dtype):
-        self.up = _dense(width, ratio * width, rngs, dtype, shard_in=True)
-        self.down = _dense(ratio * width, width, rngs, dtype, shard_in=False)
+    """`down(gelu(up(x)))`, or with `gated` GeGLU's `down(gelu(gate(x)) * up(x))` at 2/3 of the
+    hidden size (the same parameter count; Shazeer 2020, as in Gemma)."""
+
+    def __init__(self, width: int, ratio: int, rngs: nnx.Rngs, dtype, gated: bool = False):
+        hidden = ratio * width
+        if gated:
+            hidden = max(8, (2 * hidden // 3) // 8 * 8)
+            self.gate = _dense(width, hidden, rngs, dtype, shard_in=True)
+        self.gated = gated
+        self.up = _dense(width, hidden, rngs, dtype, shard_in=True)
+        self.down = _dense(hidden, width, rngs, dtype, shard_in=False)
 
     def __call__(self, x):
+        if self.gated:
+            # The product lets a unit fire on "this relation AND this sign" from the first
+            # step, where a plain GELU unit must first learn to carve such a conjunction.
+            return self.down(jax.nn.gelu(self.gate(x)) * self.up(x))
         return self.down(jax.nn.gelu(self.up(x)))
 
 
 class Block(nnx.Module):
     """Pre-norm transformer block."""
 
-    def __init__(self, width, heads, ratio, rngs, dtype):
+    def __init__(self, width, heads, ratio, rngs, dtype, gated: bool = False):
         self.norm1 = _norm(width, rngs, dtype)
         self.attn = Attention(width, heads, rngs, dtype)
         self.norm2 = _norm(width, rngs, dtype)
-        self.mlp = MLP(width, ratio, rngs, dtype)
+        self.mlp = MLP(width, ratio, rngs, dtype, gated)
 
-    def __call__(self, x, mask):
-        y, kv = self.attn(self.norm1(x), mask)
+    def __call__(self, x, mask, bias=None):
+        y, kv = self.attn(self.norm1(x), mask, bias)
         x = x + y
         return x + self.mlp(self.norm2(x)), kv
 
-    def step(self, x, cache_k, cache_v, slot, key_valid):
-        y, cache_k, cache_v = self.attn.step(self.norm1(x), cache_k, cache_v, slot, key_valid)
+    def step(self, x, cache_k, cache_v, slot, key_valid, bias=None):
+        y, cache_k, cache_v = self.attn.step(
+            self.norm1(x), cache_k, cache_v, slot, key_valid, bias
+        )
         x = x + y
         return x + self.mlp(self.norm2(x)), cache_k, cache_v
 
@@ -321,6 +357,10 @@ class TinyVLM(nnx.Module):
     def __init__(self, config: TinyVLMConfig, *, rngs: nnx.Rngs):
         dtype = jnp.dtype(config.dtype)
         self.config = config
+        if config.mlp not in ("gelu", "geglu"):
+            raise ValueError(f"mlp must be gelu or geglu, not {config.mlp!r}")
+        if not -config.depth <= config.pair_layer < config.depth:
+            raise ValueError(f"pair_layer {config.pair_layer} is not a layer of {config.depth}")
         self.encoder = ImageEncoder(config, rngs)
         self.embed = nnx.Embed(
             config.padded_vocab,
@@ -341,13 +381,18 @@ class TinyVLM(nnx.Module):
         )
         self.blocks = nnx.List(
             [
-                Block(config.width, config.heads, config.mlp_ratio, rngs, dtype)
+                Block(config.width, config.heads, config.mlp_ratio, rngs, dtype,
+                      gated=config.mlp == "geglu")  # fmt: skip
                 for _ in range(config.depth)
             ]
         )
         self.norm = _norm(config.width, rngs, dtype)
-        # Reads an object name's box off its tokens (grounding runs only; see `__call__`).
+        # Read an object name's box and facts off its tokens, and the question's pair signs
+        # off its last token (grounding runs only; see `__call__`).
         self.ground_box = _dense(config.width, 4, rngs, dtype, shard_in=True)
+        self.ground_facts = _dense(config.width, NUM_FACTS, rngs, dtype, shard_in=True)
+        self.pair_head = _dense(config.width, NUM_FACTS, rngs, dtype, shard_in=True)
+        self.relation_head = _dense(config.width, len(RELATIONS), rngs, dtype, shard_in=True)
 
     # -- shared pieces
 
@@ -374,10 +419,12 @@ class TinyVLM(nnx.Module):
         """Logits `[B, L, V]` at every text position (V = the tokenizer's vocabulary).
 
         With `ground_span [B, M, 2]` (`batch.ground_spans`) also returns what the model makes
-        of each object name: `(logits, {"scores": [B, G, M, N], "boxes": [B, M, 4]})`, where
-        each name looks (one score map over the N image tokens per layer of
-        `config.ground_layers`) and the box it reads off (0..1 corners, from its tokens after
-        the last of those layers).
+        of each object name: `(logits, {"scores": [B, G, M, N], "boxes": [B, M, 4],
+        "facts": [B, M, F], "pair": [B, F], "relation": [B, R]})`: where each name looks
+        (one score map over the N image tokens per layer of `config.ground_layers`), the box
+        and facts it reads off (0..1 corners and `facts.object_facts` units, from its tokens
+        after the last of those layers), and the pair-sign and relation logits read off the
+        question's last token after `config.pair_layer`.
         """
         length = text.shape[1]
         if length > self.config.max_text_len:
@@ -385,22 +432,49 @@ class TinyVLM(nnx.Module):
         positions = jnp.broadcast_to(jnp.arange(length), text.shape)
         x = self._inputs(image, text, positions)
         mask = attention_mask(*self._masks(mask_ar, mask_input))
+        bias = self._prefix_bias(length)
         layers = [i for i in self.config.ground_layers if i < len(self.blocks)]
-        scores, boxes = [], None
+        n = self.config.num_image_tokens
+        named = {}
+        scores = []
         if ground_span is not None:
             weights = self._name_weights(ground_span, length)
+            # The question's last token: the one that predicts the first answer token.
+            last = jnp.sum(mask_input * (1 - mask_ar), axis=1).astype(jnp.int32) - 1
+            pair_layer = self.config.pair_layer % len(self.blocks)
         for i, block in enumerate(self.blocks):
             if ground_span is not None and i in layers:
                 scores.append(self._ground_scores(block, x, weights))
-            x, _ = block(x, mask)
+            x, _ = block(x, mask, bias)
             if ground_span is not None and i == layers[-1]:
-                names = jnp.einsum("bml,bld->bmd", weights.astype(x.dtype),
-                                   x[:, self.config.num_image_tokens :])  # fmt: skip
-                boxes = jax.nn.sigmoid(self.ground_box(names).astype(jnp.float32))
-        logits = self._logits(x[:, self.config.num_image_tokens :])
+                names = jnp.einsum("bml,bld->bmd", weights.astype(x.dtype), x[:, n:])
+                named["boxes"] = jax.nn.sigmoid(self.ground_box(names).astype(jnp.float32))
+                named["facts"] = self.ground_facts(names).astype(jnp.float32)
+            if ground_span is not None and i == pair_layer:
+                end = jnp.take_along_axis(x[:, n:], last[:, None, None], axis=1)[:, 0]
+                named["pair"] = self.pair_head(end).astype(jnp.float32)
+                named["relation"] = self.relation_head(end).astype(jnp.float32)
+        logits = self._logits(x[:, n:])
         if ground_span is None:
             return logits
-        return logits, {"scores": jnp.stack(scores, axis=1), "boxes": boxes}
+        return logits, {"scores": jnp.stack(scores, axis=1), **named}
+
+    def _distance_bias(self, query_pos, key_pos):
+        """ALiBi scores `[B, H, Sq, Sk]` from text positions `[B, Sq]`, `[B, Sk]` (-1: an
+        image token, no penalty), or None when `config.alibi` is off."""
+        if not self.config.alibi:
+            return None
+        heads = self.config.heads
+        slopes = 2.0 ** (-8.0 * jnp.arange(1, heads + 1, dtype=jnp.float32) / heads)
+        dist = jnp.abs(query_pos[:, :, None] - key_pos[:, None, :]).astype(jnp.float32)
+        text = (query_pos[:, :, None] >= 0) & (key_pos[:, None, :] >= 0)
+        return jnp.where(text[:, None], -slopes[None, :, None, None] * dist[:, None], 0.0)
+
+    def _prefix_bias(self, length: int):
+        """`_distance_bias` over `[image tokens ; text of length L]` (the same for every row)."""
+        n = self.config.num_image_tokens
+        pos = jnp.concatenate([jnp.full((n,), -1), jnp.arange(length)])[None]
+        return self._distance_bias(pos, pos)
 
     @staticmethod
     def _name_weights(span, length: int):
@@ -432,9 +506,10 @@ class TinyVLM(nnx.Module):
         x = self._inputs(image, text, positions)
         ar, inp = self._masks(jnp.zeros_like(text), mask_input)
         mask = attention_mask(ar, inp)
+        bias = self._prefix_bias(p)
         ks, vs = [], []
         for block in self.blocks:
-            x, (k, v) = block(x, mask)
+            x, (k, v) = block(x, mask, bias)
             pad = [(0, 0), (0, max_new), (0, 0), (0, 0)]
             ks.append(jnp.pad(k, pad))
             vs.append(jnp.pad(v, pad))
@@ -456,9 +531,19 @@ class TinyVLM(nnx.Module):
         x = self.embed(token[:, None]) + self.text_position[...][positions].astype(
             jnp.dtype(self.config.dtype)
         )
+        bias = None
+        if self.config.alibi:
+            n = self.config.num_image_tokens
+            lengths = cache["lengths"][:, None]
+            j = jnp.arange(key_valid.shape[1])[None]
+            # Cache slots: image, then the prefix's text positions, then the generated ones.
+            key_pos = jnp.where(
+                j < n, -1, jnp.where(j < prefix_slots, j - n, lengths + j - prefix_slots)
+            )
+            bias = self._distance_bias(positions, key_pos)
         ks, vs = [], []
         for i, block in enumerate(self.blocks):
-            x, k, v = block.step(x, cache["k"][i], cache["v"][i], slot, key_valid)
+            x, k, v = block.step(x, cache["k"][i], cache["v"][i], slot, key_valid, bias)
             ks.append(k)
             vs.append(v)
         new = dict(cache, k=jnp.stack(ks), v=jnp.stack(vs), key_valid=key_valid)
