@@ -154,6 +154,16 @@ def test_kv_cache_decoding_equals_full_forward(jit, alibi, mlp):
         assert not np.allclose(model(image, text, zeros, ones), plain(image, text, zeros, ones))
 
 
+def test_pair_layer_counts_from_the_end_and_a_layer_past_the_last_is_an_error():
+    from jax_spatial.train.models.tiny_vlm import TinyVLMConfig
+
+    assert TinyVLMConfig(vocab_size=10, depth=4).pair_index == 2
+    assert TinyVLMConfig(vocab_size=10, depth=1).pair_index == 0  # the only layer
+    assert TinyVLMConfig(vocab_size=10, depth=4, pair_layer=1).pair_index == 1
+    with pytest.raises(ValueError, match="pair_layer 3 is not a layer of 3"):
+        models.build("tiny_vlm", vocab_size=50, preset="test", depth=3, pair_layer=3)
+
+
 def test_greedy_decoding_stops_at_eos():
     model = models.build("tiny_vlm", vocab_size=40, preset="test")
     image = jnp.zeros((2, 32, 32, 3), jnp.uint8)

@@ -51,7 +51,8 @@ class TinyVLMConfig:
       ground_layers: decoder layers whose first attention head is taught, when the run asks
         for grounding (`batch.ground_loss`), to look from each object name at that object's
         image tokens (those past `depth` are left out).
-      pair_layer: decoder layer (an index into the blocks, negative from the end) after
+      pair_layer: decoder layer (an index into the blocks, negative from the end, see
+        `pair_index`) after
         which the end of the question is taught, in grounding runs, which of the question's
         first two objects is further right, away, up, bigger, taller and wider
         (`facts.pair_signs`) and which relation it asks (`facts.RELATIONS`); the layers
@@ -102,6 +103,12 @@ class TinyVLMConfig:
         return gh, gw
 
     @property
+    def pair_index(self) -> int:
+        """`pair_layer` as an index into the decoder blocks (negative counts from the end and
+        stops at the first block, so -2 is the only block of a 1-layer decoder)."""
+        return self.pair_layer if self.pair_layer >= 0 else max(self.depth + self.pair_layer, 0)
+
+    @property
     def token_grid(self) -> tuple[int, int]:
         """`(rows, cols)` of the image tokens the decoder sees (after pooling)."""
         gh, gw = self.grid
@@ -116,8 +123,8 @@ class TinyVLMConfig:
 PRESETS = {
     # Two CPU cores: 96 x 128 images, a two-layer conv stem, 16-px patches (48 image
     # tokens), a 4-layer decoder with ALiBi text attention and GeGLU MLPs (layers 0-1 ground
-    # the names, 2 compares the question's two objects, 3 answers), ~1.6M parameters, a step
-    # of 32 questions in well under a second. docs/learning.md measures each choice.
+    # the names, 2 compares the question's two objects, 3 answers), ~1.5M parameters, a step
+    # of 32 questions in about 0.85 s. docs/learning.md measures what these choices change.
     "cpu": dict(
         image_size=(96, 128),
         patch=16,
@@ -359,7 +366,7 @@ class TinyVLM(nnx.Module):
         self.config = config
         if config.mlp not in ("gelu", "geglu"):
             raise ValueError(f"mlp must be gelu or geglu, not {config.mlp!r}")
-        if not -config.depth <= config.pair_layer < config.depth:
+        if config.pair_layer >= config.depth:
             raise ValueError(f"pair_layer {config.pair_layer} is not a layer of {config.depth}")
         self.encoder = ImageEncoder(config, rngs)
         self.embed = nnx.Embed(
@@ -441,7 +448,7 @@ class TinyVLM(nnx.Module):
             weights = self._name_weights(ground_span, length)
             # The question's last token: the one that predicts the first answer token.
             last = jnp.sum(mask_input * (1 - mask_ar), axis=1).astype(jnp.int32) - 1
-            pair_layer = self.config.pair_layer % len(self.blocks)
+            pair_layer = self.config.pair_index
         for i, block in enumerate(self.blocks):
             if ground_span is not None and i in layers:
                 scores.append(self._ground_scores(block, x, weights))
