@@ -123,12 +123,6 @@ def run_settings(config, args) -> dict:
     }))  # fmt: skip
 
 
-def _relative(path) -> str:
-    """A path as written into the report: relative to the checkout when it lies inside it."""
-    path = pathlib.Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
 def table_rows(results: dict, group: str, keys) -> list[str]:
     names = list(results)
     lines = ["| " + group + " | " + " | ".join(names) + " | n |", "|---" * (len(names) + 2) + "|"]
@@ -207,7 +201,8 @@ def main() -> int:
             "final_loss": summary["final_loss"],
             "data_wait_fraction": round(summary["data_wait_fraction"], 4),
             "parameters": summary["parameters"],
-            "metrics": _relative(work / "metrics.jsonl"),
+            # Relative to --work: the report names no machine's folders.
+            "metrics": f"{kind}/metrics.jsonl",
         }
         done.write_text(json.dumps({"settings": settings, "result": results[kind]}))
         if eval_rows is None:
@@ -264,11 +259,11 @@ def main() -> int:
     text = "\n".join(lines)
     (out / "learning.md").write_text(text + "\n")
     print(text)
-    plot(results, out / "learning.png")
+    plot(results, out / "learning.png", args.work)
     return 0
 
 
-def plot(results, path):
+def plot(results, path, work):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -280,7 +275,7 @@ def plot(results, path):
     for name, r in results.items():
         if "metrics" not in r:
             continue
-        rows = read_metrics(REPO / r["metrics"])
+        rows = read_metrics(pathlib.Path(work) / r["metrics"])
         axes[0].plot(
             [x["step"] for x in rows if "loss" in x],
             [x["loss"] for x in rows if "loss" in x],
