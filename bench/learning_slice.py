@@ -70,17 +70,16 @@ def encode(rows, tokenizer, length: int, blind: bool):
     import numpy as np
 
     from jax_spatial.train import batch as batch_lib
-    from jax_spatial.train import facts as facts_lib
+    from jax_spatial.train import data as data_lib
 
     tokens = [batch_lib.encode(tokenizer, q, c) for _, q, c, *_ in rows]
     out = batch_lib.pad_tokens(tokens, length, tokenizer.pad_id)
     out["image"] = np.stack([r[0] for r in rows])
     if blind:
         out["image"] = np.zeros_like(out["image"])
-    targets = [batch_lib.ground_spans(tokenizer, r[1], r[5], r[7]) for r in rows]
-    for name in ("ground_span", "ground_box", "ground_facts", "pair_sign"):
+    targets = [batch_lib.ground_spans(tokenizer, r[1], r[5], r[7], r[3]) for r in rows]
+    for name in data_lib.GROUND_FIELDS:
         out[name] = np.stack([t[name] for t in targets])
-    out["relation_id"] = np.asarray([facts_lib.relation_id(r[3]) for r in rows], np.int32)
     return out
 
 

@@ -6,8 +6,7 @@
     mask_loss   int32 [B, L]         1 on the answer tokens (and <eos>) only
     mask_input  int32 [B, L]         1 on real tokens, 0 on padding
 
-Optional grounding targets (`ground_spans`; `relation_id` from `facts.relation_id`), when the
-run asks for them:
+Optional grounding targets (`ground_spans`), when the run asks for them:
 
     ground_span int32   [B, M, 2]    token range [start, end) of each of up to M object names
     ground_box  float32 [B, M, 4]    that object's box (x1, y1, x2, y2) in 0..1 of the image;
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jax_spatial.train.facts import NUM_FACTS
+from jax_spatial.train.facts import NUM_FACTS, relation_id
 from jax_spatial.train.tokenizer import Tokenizer
 
 LENGTH_BUCKETS = (32, 64, 128, 192, 256, 384, 512)
@@ -77,10 +76,11 @@ def ground_spans(
     question: str,
     mentions,
     pair_sign=None,
+    relation: str | None = None,
     max_mentions: int = MAX_MENTIONS,
 ) -> dict[str, np.ndarray]:
     """Grounding targets of one element: `ground_span [M, 2]`, `ground_box [M, 4]`,
-    `ground_facts [M, F]` and `pair_sign [F]`.
+    `ground_facts [M, F]`, `pair_sign [F]` and `relation_id []`.
 
     Args:
       tokenizer: one with `encode_with_offsets` (the word tokenizer); any other gives no
@@ -90,13 +90,20 @@ def ground_spans(
         `question` (without facts, the row's facts are zero, and scored as such: the
         pipeline always gives them).
       pair_sign: `[F]` (`facts.pair_signs`); None: no target (-1).
+      relation: the relation the question asks (`facts.relation_id`); None: none (-1).
     """
     span = np.zeros((max_mentions, 2), np.int32)
     box = np.zeros((max_mentions, 4), np.float32)
     facts = np.zeros((max_mentions, NUM_FACTS), np.float32)
     none = np.full(NUM_FACTS, -1, np.int32)
     pair = none if pair_sign is None else np.asarray(pair_sign, np.int32)
-    out = {"ground_span": span, "ground_box": box, "ground_facts": facts, "pair_sign": pair}
+    out = {
+        "ground_span": span,
+        "ground_box": box,
+        "ground_facts": facts,
+        "pair_sign": pair,
+        "relation_id": np.int32(relation_id(relation) if relation else -1),
+    }
     offsets = getattr(tokenizer, "encode_with_offsets", None)
     text = question_text(question)
     shift = question.find(text) if text else 0

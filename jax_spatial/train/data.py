@@ -227,10 +227,10 @@ class _TrainElement(grain.transforms.RandomMap):
         if self.config.ground:
             tokens.update(
                 batch_lib.ground_spans(
-                    self.tokenizer, question, meta["mentions"], meta["pair_sign"]
-                )
+                    self.tokenizer, question, meta["mentions"], meta["pair_sign"],
+                    meta["relation"],
+                )  # fmt: skip
             )
-            tokens["relation_id"] = np.int32(facts_lib.relation_id(meta["relation"]))
         return {"image": image, **tokens, **{f: meta[f] for f in META_FIELDS}}
 
 

@@ -214,7 +214,7 @@ class Attention(nnx.Module):
 
     def __call__(self, x, mask, bias=None):
         q, k, v = self._split(x)
-        return self._attend(q, k, v, mask, bias), (k, v)
+        return self._attend(q, k, v, mask, bias), (q, k, v)
 
     def step(self, x, cache_k, cache_v, slot, key_valid, bias=None):
         """One new token per row: writes its k/v at `slot`, attends over the valid slots."""
@@ -256,9 +256,11 @@ class Block(nnx.Module):
         self.mlp = MLP(width, ratio, rngs, dtype, gated)
 
     def __call__(self, x, mask, bias=None):
-        y, kv = self.attn(self.norm1(x), mask, bias)
+        """`(output, (q, k, v))`: the block's own projections (`[B, S, H, D]` each), for the
+        key/value cache and the grounding scores."""
+        y, qkv = self.attn(self.norm1(x), mask, bias)
         x = x + y
-        return x + self.mlp(self.norm2(x)), kv
+        return x + self.mlp(self.norm2(x)), qkv
 
     def step(self, x, cache_k, cache_v, slot, key_valid, bias=None):
         y, cache_k, cache_v = self.attn.step(
@@ -450,9 +452,9 @@ class TinyVLM(nnx.Module):
             last = jnp.sum(mask_input * (1 - mask_ar), axis=1).astype(jnp.int32) - 1
             pair_layer = self.config.pair_index
         for i, block in enumerate(self.blocks):
+            x, (q, k, _) = block(x, mask, bias)
             if ground_span is not None and i in layers:
-                scores.append(self._ground_scores(block, x, weights))
-            x, _ = block(x, mask, bias)
+                scores.append(self._ground_scores(q, k, weights, block.attn.head_dim))
             if ground_span is not None and i == layers[-1]:
                 names = jnp.einsum("bml,bld->bmd", weights.astype(x.dtype), x[:, n:])
                 named["boxes"] = jax.nn.sigmoid(self.ground_box(names).astype(jnp.float32))
@@ -490,15 +492,15 @@ class TinyVLM(nnx.Module):
         inside = (t >= span[..., :1]) & (t < span[..., 1:])
         return inside / jnp.maximum(jnp.sum(inside, axis=-1, keepdims=True), 1)
 
-    def _ground_scores(self, block, x, weights):
-        """`[B, M, N]` the attention scores of `block`'s first head from each name (its
+    def _ground_scores(self, q, k, weights, head_dim: int):
+        """`[B, M, N]` the attention scores of a block's first head from each name (its
         tokens' queries averaged: the scores are linear in the query, so this is the mean of
-        the tokens' own scores) to the image tokens."""
+        the tokens' own scores) to the image tokens; `q`, `k` `[B, S, H, D]` are the block's
+        own projections of its input."""
         n = self.config.num_image_tokens
-        q, k, _ = block.attn._split(block.norm1(x))
         query = jnp.einsum("bml,bld->bmd", weights.astype(q.dtype), q[:, n:, 0])
         scores = jnp.einsum("bmd,bnd->bmn", query, k[:, :n, 0]).astype(jnp.float32)
-        return scores / jnp.sqrt(jnp.float32(block.attn.head_dim))
+        return scores / jnp.sqrt(jnp.float32(head_dim))
 
     # -- decoding
 
@@ -516,7 +518,7 @@ class TinyVLM(nnx.Module):
         bias = self._prefix_bias(p)
         ks, vs = [], []
         for block in self.blocks:
-            x, (k, v) = block(x, mask, bias)
+            x, (_, k, v) = block(x, mask, bias)
             pad = [(0, 0), (0, max_new), (0, 0), (0, 0)]
             ks.append(jnp.pad(k, pad))
             vs.append(jnp.pad(v, pad))
