@@ -4,6 +4,7 @@ r"""Does the data teach? `tiny_vlm` trained on procedural spatial QA, scored on 
         [--views 3] [--quotas position=18,size=6] [--ground 1.0] [--reuse]
         [--eval-items 3000] [--out docs/learning] [--runs trained,blind,caption_raw]
         [--overrides '{"depth": 3}'] [--keep-runs]
+        [--first-formats image_text/boxes --first-steps 800]
 
 Builds a training set and a held-out test set from disjoint procedural scene seeds (timed
 separately; `--reuse` keeps sets already built with the same settings), then trains the same
@@ -17,7 +18,10 @@ model in several ways for the same number of steps:
   facts, and the question's end which object of the two is further right, away, up, bigger,
   taller and wider, and which relation it asks; `train.facts`).
 
-and scores each, plus the majority answer of the training set per (task, kind), on every
+`--first-formats F --first-steps N` puts a curriculum in front of every run but caption_raw
+(the same for trained and blind): the first N steps train on the formats F only.
+
+Scores each, plus the majority answer of the training set per (task, kind), on every
 suitable format of every held-out question (up to `--eval-items`, sampled). Prints and writes
 `<out>/learning.json`, `<out>/learning.md` (tables per task and per format family) and
 `<out>/learning.png` (loss and held-out accuracy curves).
@@ -101,6 +105,9 @@ def run_config(args, data_dir, kind: str):
     c.model.overrides = json.loads(args.overrides)
     if kind == "caption_raw":
         c.data.formats = "caption/raw"
+    elif args.first_steps:
+        c.data.first_formats = args.first_formats.replace("+", ",")
+        c.data.first_steps = args.first_steps
     return c
 
 
@@ -146,23 +153,48 @@ def main() -> int:
     parser.add_argument("--train-name", default="learn_train")
     parser.add_argument("--train-seed", type=int, default=1000, help="first training room's seed")
     parser.add_argument("--views", type=int, default=3, help="training views per room")
-    parser.add_argument("--quotas", default="", help="training questions per frame, e.g. "
-                        "position=18,size=6 (qa.select.QuotaConfig fields)")
-    parser.add_argument("--ground", type=float, default=1.0,
-                        help="grounding loss weight (0: off) for every run but no_ground")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep datasets already built with the same settings")
+    parser.add_argument(
+        "--quotas",
+        default="",
+        help="training questions per frame, e.g. position=18,size=6 (qa.select.QuotaConfig fields)",
+    )
+    parser.add_argument(
+        "--ground",
+        type=float,
+        default=1.0,
+        help="grounding loss weight (0: off) for every run but no_ground",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep datasets already built with the same settings"
+    )
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-items", type=int, default=3000)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--runs", default="trained,blind,caption_raw")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overrides", default="{}", help="tiny_vlm fields as JSON, e.g. "
-                        '\'{"depth": 3}\' (default: the cpu preset)')
-    parser.add_argument("--keep-runs", action="store_true",
-                        help="read a run finished before with the same settings instead of "
-                        "training it again (so runs can go one at a time)")
+    parser.add_argument(
+        "--overrides",
+        default="{}",
+        help="tiny_vlm fields as JSON, e.g. '{\"depth\": 3}' (default: the cpu preset)",
+    )
+    parser.add_argument(
+        "--first-formats",
+        default="image_text/boxes",
+        help="the curriculum's first formats, joined by +",
+    )
+    parser.add_argument(
+        "--first-steps",
+        type=int,
+        default=0,
+        help="steps on --first-formats before the mixture (0: no curriculum)",
+    )
+    parser.add_argument(
+        "--keep-runs",
+        action="store_true",
+        help="read a run finished before with the same settings instead of "
+        "training it again (so runs can go one at a time)",
+    )
     args = parser.parse_args()
 
     from jax_spatial.train import data as data_lib
@@ -229,6 +261,9 @@ def main() -> int:
         "steps": args.steps,
         "ground_weight": args.ground,
         "overrides": json.loads(args.overrides),
+        "curriculum": {"formats": args.first_formats, "steps": args.first_steps}
+        if args.first_steps
+        else None,
         "views": args.views,
         "quotas": args.quotas,
         "batch_size": args.batch_size,
@@ -242,7 +277,12 @@ def main() -> int:
     lines = [
         f"Held-out exact accuracy (%), {len(eval_rows)} (question, format) items from "
         f"{args.test_scenes} unseen rooms; {args.steps} steps of {args.batch_size}; "
-        f"grounding weight {args.ground:g}.",
+        f"grounding weight {args.ground:g}"
+        + (
+            f"; the first {args.first_steps} steps on {args.first_formats} only (not caption_raw)."
+            if args.first_steps
+            else "."
+        ),
         "",
     ]
     lines += table_rows(results, "task", TASKS) + [""]

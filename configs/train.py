@@ -13,7 +13,9 @@ formats ("all" or format ids joined by "+", e.g. caption/raw+ref/boxes), answer
 (train and evaluate on these only, joined by "+", e.g. position+size), ground (weight of the
 grounding loss: each object name of a question is taught to look at its object and read off
 its box, place and size, and the question's end how its two objects compare; 0: off;
-default 1 for tiny_vlm, 0 for models without a grounding head).
+default 1 for tiny_vlm, 0 for models without a grounding head), first_formats and first_steps
+(a curriculum: the first first_steps steps on first_formats only, joined by "+", e.g.
+image_text/boxes; then formats).
 Every other field keeps the default of `jax_spatial.train.trainer.default_config`; edit
 them here or in a copy of this file.
 """
@@ -39,6 +41,8 @@ def get_config(arg=None):
         workers=0,
         tasks="",
         ground=-1.0,
+        first_formats="",
+        first_steps=0,
         name="spatial_qa/procedural_small",
         data_dir="",
     )
@@ -57,6 +61,8 @@ def get_config(arg=None):
     config.data.blind = arg.blind
     config.data.worker_count = arg.workers
     config.data.tasks = arg.tasks.replace("+", ",")
+    config.data.first_formats = arg.first_formats.replace("+", ",")
+    config.data.first_steps = arg.first_steps
     config.mesh.fsdp = arg.fsdp
     # -1: 1 for models with a grounding head (tiny_vlm learns the spatial questions only
     # with it, docs/learning.md), else 0; resolved by the trainer once the model is built.

@@ -28,11 +28,11 @@ from flax import nnx
 from jax_spatial.errors import UserError
 from jax_spatial.train import batch as batch_lib
 from jax_spatial.train import checkpoint as ckpt_lib
+from jax_spatial.train import curriculum, models, sharding
 from jax_spatial.train import data as data_lib
 from jax_spatial.train import decode as decode_lib
 from jax_spatial.train import evaluate as eval_lib
 from jax_spatial.train import metrics as metrics_lib
-from jax_spatial.train import models, sharding
 from jax_spatial.train.tokenizer import WordTokenizer
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,11 @@ def default_config() -> ml_collections.ConfigDict:
             "worker_count": 0,
             "tokenizer_frames": 64,
             "tasks": "",  # "" for all, else e.g. "position,size": train and evaluate on those
+            # Curriculum: the first `first_steps` steps train on `first_formats` only (e.g.
+            # image_text/boxes, objects named by the colour of a drawn box, whose wording
+            # gives nothing away), the rest on `formats` (`train.curriculum`); 0: none.
+            "first_formats": "",
+            "first_steps": 0,
             # Padded text lengths: one compilation of the step per bucket that occurs.
             "length_buckets": batch_lib.LENGTH_BUCKETS,
         }
@@ -111,8 +116,16 @@ def build_model(model_args: dict, seed: int = 0):
 
 def make_optimizer(model, config, steps: int) -> nnx.Optimizer:
     o = config.optim
-    tx = _transform(float(o.lr), int(o.warmup_steps), int(steps), float(o.end_lr_fraction),
-                    float(o.weight_decay), float(o.b1), float(o.b2), float(o.clip))
+    tx = _transform(
+        float(o.lr),
+        int(o.warmup_steps),
+        int(steps),
+        float(o.end_lr_fraction),
+        float(o.weight_decay),
+        float(o.b1),
+        float(o.b2),
+        float(o.clip),
+    )
     return nnx.Optimizer(model, tx, wrt=trainable(model))
 
 
@@ -264,6 +277,11 @@ def _check_config(config) -> None:
         raise UserError(f"answer_style must be short or full, not {config.data.answer_style!r}")
     if config.model.dtype not in ("float32", "bfloat16"):
         raise UserError(f"model dtype must be float32 or bfloat16, not {config.model.dtype!r}")
+    first_steps = int(config.data.get("first_steps", 0) or 0)
+    if first_steps < 0:
+        raise UserError(f"first_steps must be at least 0, not {first_steps}")
+    if first_steps and not str(config.data.get("first_formats", "") or ""):
+        raise UserError("first_steps needs first_formats (the formats of the first stage)")
     if _ground_weight(config) < 0 and _ground_weight(config) != -1:
         raise UserError(
             f"ground_weight must be at least 0 (or -1: the model's default), "
@@ -307,7 +325,10 @@ def setup(config: ml_collections.ConfigDict, workdir) -> Run:
         )
         # A pretrained model brings its own tokenizer; others train a WordTokenizer on texts.
         tokenizer = models.make_tokenizer(
-            config.model.name, texts, preset=config.model.preset, dtype=config.model.dtype,
+            config.model.name,
+            texts,
+            preset=config.model.preset,
+            dtype=config.model.dtype,
             **dict(config.model.overrides),
         )
         ckpt_lib.write_tokenizer_copy(workdir, tokenizer)
@@ -326,16 +347,7 @@ def setup(config: ml_collections.ConfigDict, workdir) -> Run:
         raise UserError(f"batch size {config.batch_size} does not split over {mesh.size} devices")
     read = _read_config(config, model)
     local = config.batch_size // n_proc
-    ds = data_lib.train_batches(
-        source,
-        index,
-        tokenizer,
-        read,
-        local,
-        process_index=jax.process_index(),
-        process_count=n_proc,
-    )
-    iterator = iter(ds)
+    iterator = _train_iterator(config, source, index, tokenizer, read, local)
     if resume is not None:
         ckpt_lib.restore(mngr, resume, model, optimizer, iterator)
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
@@ -356,6 +368,40 @@ def setup(config: ml_collections.ConfigDict, workdir) -> Run:
     )
     _setup_eval(run)
     return run
+
+
+def _train_iterator(config, source, index, tokenizer, read, local: int):
+    """This process's batches: one grain iterator, or the curriculum's stages in turn."""
+    d = config.data
+
+    def batches(stage_index, stage_read):
+        return lambda: iter(
+            data_lib.train_batches(
+                source,
+                stage_index,
+                tokenizer,
+                stage_read,
+                local,
+                process_index=jax.process_index(),
+                process_count=jax.process_count(),
+            )
+        )
+
+    main = batches(index, read)
+    if not int(d.get("first_steps", 0) or 0):
+        return main()
+    first = data_lib.allowed_formats(d.first_formats)
+    first_index = data_lib.question_index(source, first, _tasks(config))
+    if len(first_index) == 0:
+        raise UserError(
+            f"split {d.split!r} of {d.name} has no question in the curriculum's first formats "
+            f"{d.first_formats}"
+        )
+    first_read = dataclasses.replace(read, formats=first)
+    return curriculum.StagedBatches(
+        [curriculum.Stage(int(d.first_steps), batches(first_index, first_read)),
+         curriculum.Stage(None, main)]
+    )  # fmt: skip
 
 
 def _setup_eval(run: Run) -> None:
