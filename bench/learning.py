@@ -130,6 +130,44 @@ def run_settings(config, args) -> dict:
     }))  # fmt: skip
 
 
+COORDINATE_FAMILIES = ("ref_region_box", "ref_caption_box")  # the question writes the boxes
+AXES = {
+    "left_of": "left/right",
+    "right_of": "left/right",
+    "above": "above/below",
+    "below": "above/below",
+    "in_front_of": "front/behind",
+    "behind": "front/behind",
+}
+
+
+def axis_rows(work, names) -> list[str]:
+    """Held-out position accuracy per run by how the question names its objects (words or
+    written coordinates) and by the axis it asks about, from each run's predictions."""
+    cells: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for name in names:
+        path = pathlib.Path(work) / name / "eval_predictions.jsonl"
+        if not path.exists():
+            continue
+        for row in map(json.loads, path.open()):
+            if row["task"] != "position" or row["relation"] not in AXES:
+                continue
+            coords = row["format_id"].split("/")[0] in COORDINATE_FAMILIES
+            key = ("coordinates" if coords else "words", AXES[row["relation"]])
+            right, n = cells.setdefault(key, {}).setdefault(name, [0, 0])
+            cells[key][name] = [right + (row["prediction"] == row["target"]), n + 1]
+    if not cells:
+        return []
+    shown = [n for n in names if any(n in c for c in cells.values())]
+    lines = ["| objects named by | axis | " + " | ".join(shown) + " | n |",
+             "|---" * (len(shown) + 3) + "|"]  # fmt: skip
+    for key in sorted(cells):
+        row = cells[key]
+        accs = [f"{100 * row[n][0] / row[n][1]:.1f}" if n in row else "-" for n in shown]
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(accs) + f" | {row[shown[0]][1]} |")
+    return lines
+
+
 def table_rows(results: dict, group: str, keys) -> list[str]:
     names = list(results)
     lines = ["| " + group + " | " + " | ".join(names) + " | n |", "|---" * (len(names) + 2) + "|"]
@@ -288,6 +326,10 @@ def main() -> int:
     lines += table_rows(results, "task", TASKS) + [""]
     lines += table_rows(results, "family", FAMILIES) + [""]
     lines += table_rows(results, "prompt", ("raw", "boxes", "masks", "marks")) + [""]
+    axes = axis_rows(args.work, [n for n in results if n != "majority"])
+    if axes:
+        lines += ["Position by how the question names its objects and the axis it asks:", ""]
+        lines += axes + [""]
     lines.append("| run | train s (with evaluations) | steps s | final loss | data wait |")
     lines.append("|---|---|---|---|---|")
     for name, r in results.items():
