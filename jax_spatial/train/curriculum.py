@@ -84,6 +84,11 @@ class StagedBatches:
 
     def set_state(self, state: bytes) -> None:
         state = json.loads(state)
+        if not isinstance(state, dict) or "stage" not in state:
+            raise UserError(
+                "the checkpoint's data position was saved without a curriculum, and this run "
+                "has one; use the run's own config or a new workdir"
+            )
         if not 0 <= state["stage"] < len(self.stages):
             raise UserError(
                 f"the checkpoint is in curriculum stage {state['stage'] + 1}, but this run has "
