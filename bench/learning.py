@@ -144,6 +144,8 @@ AXES = {
 def axis_rows(work, names) -> list[str]:
     """Held-out position accuracy per run by how the question names its objects (words or
     written coordinates) and by the axis it asks about, from each run's predictions."""
+    from jax_spatial.train import evaluate as eval_lib
+
     cells: dict[tuple[str, str], dict[str, list[int]]] = {}
     for name in names:
         path = pathlib.Path(work) / name / "eval_predictions.jsonl"
@@ -152,10 +154,11 @@ def axis_rows(work, names) -> list[str]:
         for row in map(json.loads, path.open()):
             if row["task"] != "position" or row["relation"] not in AXES:
                 continue
-            coords = row["format_id"].split("/")[0] in COORDINATE_FAMILIES
+            coords = eval_lib.family(row["format_id"]) in COORDINATE_FAMILIES
             key = ("coordinates" if coords else "words", AXES[row["relation"]])
-            right, n = cells.setdefault(key, {}).setdefault(name, [0, 0])
-            cells[key][name] = [right + (row["prediction"] == row["target"]), n + 1]
+            count = cells.setdefault(key, {}).setdefault(name, [0, 0])
+            count[0] += eval_lib.is_correct(row["prediction"], row)
+            count[1] += 1
     if not cells:
         return []
     shown = [n for n in names if any(n in c for c in cells.values())]

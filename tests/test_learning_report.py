@@ -17,8 +17,9 @@ def _learning():
 
 
 def _row(relation, format_id, right, task="position"):
-    return {"task": task, "relation": relation, "format_id": format_id,
-            "target": "yes", "prediction": "yes" if right else "no"}  # fmt: skip
+    return {"task": task, "relation": relation, "format_id": format_id, "kind": "yes_no",
+            "canonical": "yes", "target": "yes",
+            "prediction": "yes" if right else "no"}  # fmt: skip
 
 
 def test_axis_rows_split_words_from_coordinates_and_count_each_run(tmp_path):

@@ -77,9 +77,8 @@ class StagedBatches:
         return batch
 
     def get_state(self) -> bytes:
-        inner = self._current().get_state() if self._iterator is not None else None
-        if isinstance(inner, bytes):
-            inner = {"bytes": inner.decode()}
+        # The stage's grain iterator state (a JSON-able dict), or None before its first draw.
+        inner = self._iterator.get_state() if self._iterator is not None else None
         return json.dumps({"stage": self.stage, "drawn": self.drawn, "inner": inner}).encode()
 
     def set_state(self, state: bytes) -> None:
@@ -96,11 +95,8 @@ class StagedBatches:
             )
         self._close()
         self.stage, self.drawn = int(state["stage"]), int(state["drawn"])
-        inner = state["inner"]
-        if inner is not None:
-            if isinstance(inner, dict) and set(inner) == {"bytes"}:
-                inner = inner["bytes"].encode()
-            self._current().set_state(inner)
+        if state["inner"] is not None:
+            self._current().set_state(state["inner"])
 
     def start_prefetch(self) -> None:
         """`grain.checkpoint` calls this after a restore; the stages' iterators prefetch

@@ -52,11 +52,10 @@ class TinyVLMConfig:
         for grounding (`batch.ground_loss`), to look from each object name at that object's
         image tokens (those past `depth` are left out).
       pair_layer: decoder layer (an index into the blocks, negative from the end, see
-        `pair_index`) after
-        which the end of the question is taught, in grounding runs, which of the question's
-        first two objects is further right, away, up, bigger, taller and wider
-        (`facts.pair_signs`) and which relation it asks (`facts.RELATIONS`); the layers
-        after it turn that into the answer.
+        `pair_index`) after which the end of the question is taught, in grounding runs,
+        which of the question's first two objects is further right, away, up, bigger,
+        taller and wider (`facts.pair_signs`) and which relation it asks
+        (`facts.RELATIONS`); the layers after it turn that into the answer.
       alibi: add ALiBi's distance penalty (Press et al. 2022; slope 2^(-8 (h + 1) / H) for
         head h) to the decoder's text-to-text attention scores, in both directions (image
         tokens are left alone). A token then weighs near words over far ones from the first
