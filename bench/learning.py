@@ -5,6 +5,7 @@ r"""Does the data teach? `tiny_vlm` trained on procedural spatial QA, scored on 
         [--eval-items 3000] [--out docs/learning] [--runs trained,blind,caption_raw]
         [--overrides '{"depth": 3}'] [--keep-runs]
         [--first-formats image_text/boxes --first-steps 800]
+        [--stages "image_text/boxes:700;caption/boxes+ref/boxes:500"]
 
 Builds a training set and a held-out test set from disjoint procedural scene seeds (timed
 separately; `--reuse` keeps sets already built with the same settings), then trains the same
@@ -19,7 +20,8 @@ model in several ways for the same number of steps:
   taller and wider, and which relation it asks; `train.facts`).
 
 `--first-formats F --first-steps N` puts a curriculum in front of every run but caption_raw
-(the same for trained and blind): the first N steps train on the formats F only.
+(the same for trained and blind): the first N steps train on the formats F only. `--stages`
+puts several in front, in order (FORMATS:STEPS joined by ";", formats by "+").
 
 Scores each, plus the majority answer of the training set per (task, kind), on every
 suitable format of every held-out question (up to `--eval-items`, sampled). Prints and writes
@@ -56,12 +58,14 @@ def build(data_dir, args) -> dict:
     timings = {}
     for name, scenes, seed, split in (
         (args.train_name, args.train_scenes, args.train_seed, "train"),
-        ("learn_test", args.test_scenes, 2000, "test"),
+        (args.test_name, args.test_scenes, 2000, "test"),
     ):
         # Held-out rooms keep 3 views and the default quotas whatever the training set has.
         views, quotas = (args.views, args.quotas) if split == "train" else (3, "")
         stamp = pathlib.Path(data_dir) / "spatial_qa" / f"{name}.settings.json"
         wanted = {"scenes": scenes, "seed": seed, "views": views, "quotas": quotas}
+        spread = {"size_spread": args.size_spread} if args.size_spread != 1.0 else {}
+        wanted.update(spread)
         if args.reuse and stamp.exists() and json.loads(stamp.read_text()) == wanted:
             timings[name] = "reused"
             continue
@@ -77,6 +81,7 @@ def build(data_dir, args) -> dict:
             scenes_per_shard=16,
             split_fractions=((split, 1.0),),
             quotas=_quotas(quotas) or None,
+            **spread,
         )
         timings[name] = round(time.perf_counter() - t, 1)
         stamp.write_text(json.dumps(wanted))
@@ -96,7 +101,7 @@ def run_config(args, data_dir, kind: str):
     c.keep_checkpoints = 1
     c.data.data_dir = str(data_dir)
     c.data.name = f"spatial_qa/{args.train_name}"
-    c.data.eval_name = "spatial_qa/learn_test"
+    c.data.eval_name = f"spatial_qa/{args.test_name}"
     c.data.eval_split = "test"
     c.eval.max_items = args.eval_items
     c.eval.every_format = True
@@ -105,10 +110,26 @@ def run_config(args, data_dir, kind: str):
     c.model.overrides = json.loads(args.overrides)
     if kind == "caption_raw":
         c.data.formats = "caption/raw"
+    elif args.stages:
+        c.data.stages = args.stages.replace("+", ",")
     elif args.first_steps:
         c.data.first_formats = args.first_formats.replace("+", ",")
         c.data.first_steps = args.first_steps
     return c
+
+
+def curriculum_stages(args) -> list[dict]:
+    """The curriculum in front of the runs (not caption_raw), `[{"formats", "steps"}, ...]`."""
+    from jax_spatial.train import curriculum
+
+    if args.stages:
+        return [
+            {"formats": f.replace(",", "+"), "steps": n}
+            for f, n in curriculum.parse_stages(args.stages.replace("+", ","))
+        ]
+    if args.first_steps:
+        return [{"formats": args.first_formats, "steps": args.first_steps}]
+    return []
 
 
 def run_settings(config, args) -> dict:
@@ -120,7 +141,7 @@ def run_settings(config, args) -> dict:
     if config.model.name == "tiny_vlm":
         model = {**tiny_vlm.PRESETS[config.model.preset], **model}
     stamps = {}
-    for name in (args.train_name, "learn_test"):
+    for name in (args.train_name, args.test_name):
         stamp = pathlib.Path(args.data_dir) / "spatial_qa" / f"{name}.settings.json"
         stamps[name] = json.loads(stamp.read_text()) if stamp.exists() else None
     return json.loads(json.dumps({
@@ -192,6 +213,14 @@ def main() -> int:
     parser.add_argument("--train-scenes", type=int, default=400)
     parser.add_argument("--test-scenes", type=int, default=80)
     parser.add_argument("--train-name", default="learn_train")
+    parser.add_argument("--test-name", default="learn_test", help="the held-out set's name")
+    parser.add_argument(
+        "--size-spread",
+        type=float,
+        default=1.0,
+        help="procedural rooms' size spread for both sets (1: sizes by category; above 1 "
+        "each object scaled log-uniformly in [1/s, s], so the image decides size questions)",
+    )
     parser.add_argument("--train-seed", type=int, default=1000, help="first training room's seed")
     parser.add_argument("--views", type=int, default=3, help="training views per room")
     parser.add_argument(
@@ -229,6 +258,12 @@ def main() -> int:
         type=int,
         default=0,
         help="steps on --first-formats before the mixture (0: no curriculum)",
+    )
+    parser.add_argument(
+        "--stages",
+        default="",
+        help="several curriculum stages in order, FORMATS:STEPS joined by ; (formats by +); "
+        "replaces --first-formats/--first-steps",
     )
     parser.add_argument(
         "--keep-runs",
@@ -302,9 +337,7 @@ def main() -> int:
         "steps": args.steps,
         "ground_weight": args.ground,
         "overrides": json.loads(args.overrides),
-        "curriculum": {"formats": args.first_formats, "steps": args.first_steps}
-        if args.first_steps
-        else None,
+        "curriculum": curriculum_stages(args),
         "views": args.views,
         "quotas": args.quotas,
         "batch_size": args.batch_size,
@@ -315,13 +348,16 @@ def main() -> int:
         "results": results,
     }
     (out / "learning.json").write_text(json.dumps(report, indent=2))
+    stages = curriculum_stages(args)
     lines = [
         f"Held-out exact accuracy (%), {len(eval_rows)} (question, format) items from "
         f"{args.test_scenes} unseen rooms; {args.steps} steps of {args.batch_size}; "
         f"grounding weight {args.ground:g}"
         + (
-            f"; the first {args.first_steps} steps on {args.first_formats} only (not caption_raw)."
-            if args.first_steps
+            "; first "
+            + ", then ".join(f"{c['steps']} steps on {c['formats']}" for c in stages)
+            + " only (not caption_raw)."
+            if stages
             else "."
         ),
         "",

@@ -15,7 +15,9 @@ grounding loss: each object name of a question is taught to look at its object a
 its box, place and size, and the question's end how its two objects compare; 0: off;
 default 1 for tiny_vlm, 0 for models without a grounding head), first_formats and first_steps
 (a curriculum: the first first_steps steps on first_formats only, joined by "+", e.g.
-image_text/boxes; then formats).
+image_text/boxes; then formats), stages (a curriculum of several stages in order,
+FORMATS:STEPS joined by ";", formats by "+", e.g.
+"image_text/boxes:700;caption/boxes+ref/boxes:500"; then formats).
 Every other field keeps the default of `jax_spatial.train.trainer.default_config`; edit
 them here or in a copy of this file.
 """
@@ -43,6 +45,7 @@ def get_config(arg=None):
         ground=-1.0,
         first_formats="",
         first_steps=0,
+        stages="",
         name="spatial_qa/procedural_small",
         data_dir="",
     )
@@ -63,6 +66,7 @@ def get_config(arg=None):
     config.data.tasks = arg.tasks.replace("+", ",")
     config.data.first_formats = arg.first_formats.replace("+", ",")
     config.data.first_steps = arg.first_steps
+    config.data.stages = arg.stages.replace("+", ",")
     config.mesh.fsdp = arg.fsdp
     # -1: 1 for models with a grounding head (tiny_vlm learns the spatial questions only
     # with it, docs/learning.md), else 0; resolved by the trainer once the model is built.

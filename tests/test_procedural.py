@@ -161,3 +161,36 @@ def test_captions_add_adjectives_until_unique():
     assert caps == ["small cylinder", "large cylinder", "blue cylinder", None, None]
     objs[0] = placed("red", 0.2)  # now ties with others overall, but not among the reds
     assert procedural._captions(objs)[:2] == ["small red cylinder", "large cylinder"]
+
+
+def test_size_spread_unties_size_from_category():
+    """At spread 2.5 a category's heights span far more than its own range (cups: 0.08-0.12 m,
+    a ratio of 1.5), objects stay under 2.2 m (1 m on a support), supports keep their objects
+    on top; the default (spread 1) keeps each category in its own range."""
+    import math
+
+    from jax_spatial.errors import UserError
+
+    def furnish(spread, n=40):
+        source = procedural.ProceduralSource(None, num_scenes=n, seed=9, size_spread=spread)
+        out = []
+        for i in range(n):
+            rng = np.random.default_rng([9, i])
+            room = np.array([6.0, 6.0, 2.8])
+            out += source._furnish(room, rng)
+        return out
+
+    wide = furnish(2.5)
+    heights: dict[str, list[float]] = {}
+    for p in wide:
+        heights.setdefault(p.shape.category, []).append(float(p.shape.extent[2]))
+        assert p.shape.extent[2] <= (1.0 if p.support is not None else 2.2) + 1e-9
+        if p.support is not None:
+            assert abs(p.centre[2] - p.shape.extent[2] / 2 - p.support.shape.support[0]) < 1e-9
+    spans = {c: max(h) / min(h) for c, h in heights.items() if len(h) >= 5}
+    assert spans and all(span > 2.0 for span in spans.values()), spans
+    cups = [float(p.shape.extent[2]) for p in furnish(1.0) if p.shape.category == "cup"]
+    assert len(cups) >= 5 and max(cups) / min(cups) <= 1.5 + 1e-9  # the default: unscaled
+    for bad in (0.5, "wide", math.inf):
+        with pytest.raises(UserError, match="size_spread"):
+            procedural.ProceduralSource(None, size_spread=bad)

@@ -322,6 +322,12 @@ def test_curriculum_trains_its_first_formats_then_the_mixture_and_resumes_exactl
     formats = [next(run.iterator)["format_id"] for _ in range(4)]
     assert all(f.startswith("image_text/") for batch in formats[:2] for f in batch)
     assert not all(f.startswith("image_text/") for batch in formats[2:] for f in batch)
+    # Two stages in order (`data.stages`), then the mixture.
+    staged = tiny_config(data_dir, steps=4, **{"data.stages": "image_text/boxes:1;caption/raw:2"})
+    run = trainer.setup(staged, tmp_path / "stages")
+    formats = [set(next(run.iterator)["format_id"]) for _ in range(4)]
+    assert formats[0] == {"image_text/boxes"} and formats[1] == formats[2] == {"caption/raw"}
+    assert formats[3] - {"image_text/boxes", "caption/raw"}
     whole = trainer.train(config, tmp_path / "whole", show_progress=False)
     for stop in (1, 2, 3):
         work = tmp_path / f"split_{stop}"
@@ -339,6 +345,26 @@ def test_curriculum_state_of_another_shape_and_bad_settings_are_one_line(data_di
         staged.set_state(b'{"stage": 1, "drawn": 0, "inner": null}')
     with pytest.raises(UserError, match="without a curriculum"):
         staged.set_state(b'{"next_index": 3}')  # a plain grain iterator's state
+    saved = curriculum.StagedBatches(
+        [curriculum.Stage(3, lambda: iter([{}]), "image_text/boxes"),
+         curriculum.Stage(None, lambda: iter([{}]), "all")]
+    ).get_state()  # fmt: skip
+    moved = curriculum.StagedBatches(
+        [curriculum.Stage(5, lambda: iter([{}]), "image_text/boxes"),
+         curriculum.Stage(None, lambda: iter([{}]), "all")]
+    )  # fmt: skip
+    with pytest.raises(UserError, match=r"image_text/boxes \(3 steps\) then all"):
+        moved.set_state(saved)  # another boundary would change the data order silently
+    for bad in ("image_text/boxes", "image_text/boxes:0", ":5", "image_text/boxes:x"):
+        with pytest.raises(UserError, match="FORMATS:STEPS"):
+            curriculum.parse_stages(bad)
+    assert curriculum.parse_stages("a/b,c/d:7; e/f:2;") == [("a/b,c/d", 7), ("e/f", 2)]
+    with pytest.raises(UserError, match="not both"):
+        trainer.setup(
+            tiny_config(data_dir, **{"data.first_steps": 3, "data.first_formats": "caption/raw",
+                                     "data.stages": "caption/raw:2"}),
+            tmp_path / "c",
+        )  # fmt: skip
     with pytest.raises(UserError, match="first_formats"):
         trainer.setup(tiny_config(data_dir, **{"data.first_steps": 3}), tmp_path / "a")
     with pytest.raises(UserError, match="unknown formats"):

@@ -343,6 +343,17 @@ class Shape:
     accent: np.ndarray | None = None
 
 
+def scaled(shape: Shape, factor: float) -> Shape:
+    """The shape `factor` times as large in every direction (its base stays on `z = 0`)."""
+    support = None if shape.support is None else tuple(float(v) * factor for v in shape.support)
+    return dataclasses.replace(
+        shape,
+        mesh=shape.mesh.transformed(np.diag([factor, factor, factor, 1.0])),
+        extent=np.asarray(shape.extent, np.float64) * factor,
+        support=support,
+    )
+
+
 def _shape(category, parts, accent_parts=(), support=None) -> Shape:
     mesh = concatenate(list(parts) + list(accent_parts))
     accent = np.concatenate(

@@ -19,7 +19,10 @@ Sampling, and why:
   random object plus noise, and a view is kept only when at least `MIN_OBJECTS_IN_VIEW` object
   centres project into the image in front of the camera.
 * Colours come from eleven named colours with a small jitter, so the name in a caption is
-  always right; sizes are sampled per category within plausible ranges.
+  always right; sizes are sampled per category within plausible ranges. With `size_spread`
+  above 1 each object is also scaled by a log-uniform factor in `[1 / spread, spread]`: then
+  the category no longer decides most size comparisons (a table is not always bigger than a
+  box), and only the image can tell (the learning benchmark's rooms, `docs/learning.md`).
 
 Captions are unique within the scene where possible: the category alone, then colour +
 category, then size + category, then size + colour + category ("small red cylinder"); an
@@ -39,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from jax_spatial import masks as mask_lib
+from jax_spatial.errors import UserError
 from jax_spatial.geometry import frames
 from jax_spatial.render import meshes, rasterizer
 from jax_spatial.scene import Box3D, Frame, Scene, SceneObject
@@ -259,6 +263,9 @@ class ProceduralSource(Source):
         scaled to a plausible size; the category is the file name ("duck.glb" -> "duck").
       mesh_fraction: chance that a floor or support object is a user mesh when `mesh_dir`
         is set (default 0.3).
+      size_spread: each object scaled by a factor drawn log-uniformly from
+        `[1 / size_spread, size_spread]` (default 1: none; at most 2.2 m tall on the floor,
+        1 m on a support).
     """
 
     OPTIONS = (
@@ -269,6 +276,7 @@ class ProceduralSource(Source):
         ("height", 240),
         ("mesh_dir", ""),
         ("mesh_fraction", 0.3),
+        ("size_spread", 1.0),
     )
 
     def __init__(self, root: str | None = None, **options):
@@ -279,6 +287,13 @@ class ProceduralSource(Source):
         self.width = int(options.get("width", 320))
         self.height = int(options.get("height", 240))
         self.mesh_fraction = float(options.get("mesh_fraction", 0.3))
+        spread = options.get("size_spread", 1.0)
+        try:
+            self.size_spread = float(spread)
+        except (TypeError, ValueError):
+            self.size_spread = math.nan
+        if not (self.size_spread >= 1.0 and math.isfinite(self.size_spread)):
+            raise UserError(f"size_spread must be a number of at least 1, not {spread!r}")
         mesh_dir = options.get("mesh_dir")
         self.mesh_paths = meshes.find_meshes(mesh_dir) if mesh_dir else []
         self._mesh_cache: dict[int, meshes.Mesh] = {}
@@ -307,21 +322,31 @@ class ProceduralSource(Source):
         category = "".join(ch for ch in name if not ch.isdigit()).strip() or "object"
         return meshes.Shape(category, mesh, hi - lo)
 
+    def _spread(self, shape, on_support, rng):
+        """`shape` scaled by this source's size spread (unchanged, no draw, at spread 1)."""
+        if self.size_spread <= 1.0:
+            return shape
+        log = math.log(self.size_spread)
+        factor = math.exp(_u(rng, -log, log))
+        tallest = 1.0 if on_support else 2.2  # under any ceiling (2.6-3.0 m), on a support too
+        factor = min(factor, tallest / max(float(shape.extent[2]), 1e-9))
+        return meshes.scaled(shape, factor)
+
     def _sample_shape(self, rng, on_support):
         if self.mesh_paths and rng.random() < self.mesh_fraction:
-            return self._user_mesh(rng, on_support), None
+            return self._spread(self._user_mesh(rng, on_support), on_support, rng), None
         cats = list(_CATEGORY_WEIGHTS)
         w = np.array([_CATEGORY_WEIGHTS[c][1 if on_support else 0] for c in cats])
         category = cats[int(rng.choice(len(cats), p=w / w.sum()))]
         colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
-        return _make_shape(category, on_support, rng), colour
+        return self._spread(_make_shape(category, on_support, rng), on_support, rng), colour
 
     def _furnish(self, room, rng, count=(4, 11)) -> list[_Placed]:
         """Places `count[0]..count[1] - 1` objects (fewer when the room fills up)."""
         target = int(rng.integers(*count))
         placed: list[_Placed] = []
         if rng.random() < 0.75:  # most rooms get a table to put things on
-            shape = _make_shape("table", False, rng)
+            shape = self._spread(_make_shape("table", False, rng), False, rng)
             colour = ["brown", "white", "black", "grey"][int(rng.integers(4))]
             self._place_on_floor(room, placed, shape, colour, rng)
         for _ in range(200):

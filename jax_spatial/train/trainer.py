@@ -75,6 +75,10 @@ def default_config() -> ml_collections.ConfigDict:
             # gives nothing away), the rest on `formats` (`train.curriculum`); 0: none.
             "first_formats": "",
             "first_steps": 0,
+            # Several stages before the mixture, in order: "FORMATS:STEPS;FORMATS:STEPS"
+            # (e.g. "image_text/boxes:700;caption/boxes,ref/boxes:500"); "": none. The
+            # first_* pair is its one-stage form; set one or the other.
+            "stages": "",
             # Padded text lengths: one compilation of the step per bucket that occurs.
             "length_buckets": batch_lib.LENGTH_BUCKETS,
         }
@@ -277,16 +281,31 @@ def _check_config(config) -> None:
         raise UserError(f"answer_style must be short or full, not {config.data.answer_style!r}")
     if config.model.dtype not in ("float32", "bfloat16"):
         raise UserError(f"model dtype must be float32 or bfloat16, not {config.model.dtype!r}")
-    first_steps = int(config.data.get("first_steps", 0) or 0)
-    if first_steps < 0:
-        raise UserError(f"first_steps must be at least 0, not {first_steps}")
-    if first_steps and not str(config.data.get("first_formats", "") or ""):
-        raise UserError("first_steps needs first_formats (the formats of the first stage)")
+    curriculum_stages(config)
     if _ground_weight(config) < 0 and _ground_weight(config) != -1:
         raise UserError(
             f"ground_weight must be at least 0 (or -1: the model's default), "
             f"not {_ground_weight(config)}"
         )
+
+
+def curriculum_stages(config) -> list[tuple[tuple[str, ...], int]]:
+    """The curriculum's stages before the mixture, `[(format ids, steps), ...]` ([] for
+    none), from `data.stages` or its one-stage form `data.first_formats/first_steps`."""
+    d = config.data
+    first_steps = int(d.get("first_steps", 0) or 0)
+    first_formats = str(d.get("first_formats", "") or "")
+    spec = str(d.get("stages", "") or "")
+    if first_steps < 0:
+        raise UserError(f"first_steps must be at least 0, not {first_steps}")
+    if first_steps and not first_formats:
+        raise UserError("first_steps needs first_formats (the formats of the first stage)")
+    if first_steps and spec:
+        raise UserError("set either stages or first_formats/first_steps, not both")
+    stages = curriculum.parse_stages(spec) if spec else []
+    if first_steps:
+        stages = [(first_formats, first_steps)]
+    return [(data_lib.allowed_formats(formats), steps) for formats, steps in stages]
 
 
 def setup(config: ml_collections.ConfigDict, workdir) -> Run:
@@ -388,20 +407,21 @@ def _train_iterator(config, source, index, tokenizer, read, local: int):
         )
 
     main = batches(index, read)
-    if not int(d.get("first_steps", 0) or 0):
+    stages = curriculum_stages(config)
+    if not stages:
         return main()
-    first = data_lib.allowed_formats(d.first_formats)
-    first_index = data_lib.question_index(source, first, _tasks(config))
-    if len(first_index) == 0:
-        raise UserError(
-            f"split {d.split!r} of {d.name} has no question in the curriculum's first formats "
-            f"{d.first_formats}"
-        )
-    first_read = dataclasses.replace(read, formats=first)
-    return curriculum.StagedBatches(
-        [curriculum.Stage(int(d.first_steps), batches(first_index, first_read)),
-         curriculum.Stage(None, main)]
-    )  # fmt: skip
+    plan = []
+    for formats, steps in stages:
+        stage_index = data_lib.question_index(source, formats, _tasks(config))
+        if len(stage_index) == 0:
+            raise UserError(
+                f"split {d.split!r} of {d.name} has no question in the curriculum's formats "
+                f"{','.join(formats)}"
+            )
+        stage_read = dataclasses.replace(read, formats=formats)
+        plan.append(curriculum.Stage(steps, batches(stage_index, stage_read), ",".join(formats)))
+    mixture = read.formats if isinstance(read.formats, str) else ",".join(read.formats)
+    return curriculum.StagedBatches([*plan, curriculum.Stage(None, main, mixture)])
 
 
 def _setup_eval(run: Run) -> None:
