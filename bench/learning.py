@@ -22,6 +22,9 @@ model in several ways for the same number of steps:
 `--first-formats F --first-steps N` puts a curriculum in front of every run but caption_raw
 (the same for trained and blind): the first N steps train on the formats F only. `--stages`
 puts several in front, in order (FORMATS:STEPS joined by ";", formats by "+").
+`--size-spread S` builds both sets from rooms whose objects are scaled log-uniformly in
+`[1/S, S]`, so that the names no longer decide the size questions (name the sets apart with
+`--train-name` and `--test-name`).
 
 Scores each, plus the majority answer of the training set per (task, kind), on every
 suitable format of every held-out question (up to `--eval-items`, sampled). Prints and writes
