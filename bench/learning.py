@@ -336,11 +336,12 @@ def main() -> int:
     ]
     eval_meta = [{**r, "qa_id": r["id"]} for r in eval_rows]
     results = {"majority": {"eval": eval_lib.majority_table(train_meta, eval_meta)}, **results}
+    stages = curriculum_stages(args)
     report = {
         "steps": args.steps,
         "ground_weight": args.ground,
         "overrides": json.loads(args.overrides),
-        "curriculum": curriculum_stages(args),
+        "curriculum": stages,
         "views": args.views,
         "quotas": args.quotas,
         "batch_size": args.batch_size,
@@ -351,7 +352,6 @@ def main() -> int:
         "results": results,
     }
     (out / "learning.json").write_text(json.dumps(report, indent=2))
-    stages = curriculum_stages(args)
     lines = [
         f"Held-out exact accuracy (%), {len(eval_rows)} (question, format) items from "
         f"{args.test_scenes} unseen rooms; {args.steps} steps of {args.batch_size}; "
