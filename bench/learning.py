@@ -342,6 +342,8 @@ def main() -> int:
         "ground_weight": args.ground,
         "overrides": json.loads(args.overrides),
         "curriculum": stages,
+        "datasets": {"train": args.train_name, "test": args.test_name},
+        "size_spread": args.size_spread,
         "views": args.views,
         "quotas": args.quotas,
         "batch_size": args.batch_size,

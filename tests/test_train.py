@@ -135,17 +135,23 @@ def test_loss_is_shifted_and_answer_only():
 
 
 @pytest.mark.parametrize(
-    "jit,alibi,mlp",
+    "jit,alibi,mlp,look",
     # Eager only for the presets' model (ALiBi, GeGLU): eager NNX decoding takes half a minute.
-    [(False, True, "geglu"), (True, True, "geglu"), (True, False, "gelu")],
+    [
+        (False, True, "geglu", False),
+        (True, True, "geglu", False),
+        (True, False, "gelu", False),
+        (True, True, "geglu", True),
+    ],
 )
-def test_kv_cache_decoding_equals_full_forward(jit, alibi, mlp):
+def test_kv_cache_decoding_equals_full_forward(jit, alibi, mlp, look):
     """Prefill + cached steps give the logits of the full prefix-LM pass (float32: 1e-5),
-    with and without the text distance penalty (whose cached positions must line up) and
-    the gated MLP."""
+    with and without the text distance penalty (whose cached positions must line up), the
+    gated MLP and the text-to-image `Look` (whose image keys the cache carries)."""
     model = models.build(
-        "tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1), alibi=alibi, mlp=mlp
-    )
+        "tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1), alibi=alibi, mlp=mlp,
+        look=look,
+    )  # fmt: skip
     rng = np.random.default_rng(0)
     image = jnp.asarray(rng.integers(0, 255, (2, 32, 32, 3)), jnp.uint8)
     text = jnp.asarray(rng.integers(4, 50, (2, 9)), jnp.int32)
@@ -156,6 +162,28 @@ def test_kv_cache_decoding_equals_full_forward(jit, alibi, mlp):
         ones = jnp.ones_like(text)
         zeros = jnp.zeros_like(text)
         assert not np.allclose(model(image, text, zeros, ones), plain(image, text, zeros, ones))
+
+
+def test_look_carries_each_image_tokens_place_and_adds_a_score_map():
+    """`Look`'s values differ per image token even where the tokens' states are identical
+    (their fixed places are added), a run with it returns one more grounding score map
+    (its first head), and asking for the maps leaves the logits alone."""
+    model = models.build("tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1), look=True)
+    n, width = model.config.num_image_tokens, model.config.width
+    _, v = model.look.keys_values(jnp.ones((1, n, width)))
+    v = np.asarray(v).reshape(n, -1)
+    assert np.min(np.abs(v[:, None] - v[None]).sum(-1) + np.eye(n)) > 1e-3  # all rows differ
+    rng = np.random.default_rng(0)
+    image = jnp.asarray(rng.integers(0, 255, (2, 32, 32, 3)), jnp.uint8)
+    text = jnp.asarray(rng.integers(4, 50, (2, 9)), jnp.int32)
+    ones, zeros = jnp.ones_like(text), jnp.zeros_like(text)
+    span = jnp.zeros((2, batch_lib.MAX_MENTIONS, 2), jnp.int32).at[:, 0].set(jnp.array([2, 4]))
+    logits, named = model(image, text, zeros, ones, ground_span=span)
+    layers = [i for i in model.config.ground_layers if i < model.config.depth]
+    assert named["scores"].shape == (2, len(layers) + 1, batch_lib.MAX_MENTIONS, n)
+    np.testing.assert_array_equal(np.asarray(logits), np.asarray(model(image, text, zeros, ones)))
+    plain = models.build("tiny_vlm", vocab_size=50, preset="test", rngs=nnx.Rngs(1))
+    assert not np.allclose(np.asarray(logits), np.asarray(plain(image, text, zeros, ones)))
 
 
 def test_pair_layer_counts_from_the_end_and_a_layer_past_the_last_is_an_error():

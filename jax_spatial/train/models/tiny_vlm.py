@@ -6,7 +6,9 @@
 The decoder sees the image tokens as a full-attention prefix (PaliGemma's layout), then the
 question (also prefix), then the answer causally (`batch.attention_mask`). Greedy decoding
 runs the prefix once (`prefill`) and then one token at a time against a key/value cache
-(`decode_step`); the cache has a fixed number of slots, so decoding compiles once.
+(`decode_step`); the cache has a fixed number of slots, so decoding compiles once. With
+`look`, one more cross-attention (`Look`) from the text to the image tokens follows the last
+grounding layer; the cache then also keeps the image's keys and values for it.
 
 Every kernel carries NNX partitioning metadata naming the `fsdp` mesh axis on its width
 dimension (widths are multiples of the fsdp size; the vocabulary is padded to a multiple of
@@ -62,6 +64,11 @@ class TinyVLMConfig:
         step, so the end of a question tells its first object from its second by how far back
         each is named: the comparison every relation asks for.
       mlp: the decoder's MLPs, "gelu" or "geglu" (gated, `MLP`).
+      look: after the last grounding layer, every text token also attends to the image
+        tokens alone through a `Look` cross-attention whose values carry each token's fixed
+        place in the grid; in grounding runs its first head is the one taught to look at a
+        name's object (beside the `ground_layers`' heads), so what a name finds arrives in
+        its state with the finding's place already in it.
       dtype: compute dtype, "float32" or "bfloat16" (parameters stay float32).
     """
 
@@ -83,6 +90,7 @@ class TinyVLMConfig:
     pair_layer: int = -2
     alibi: bool = False
     mlp: str = "gelu"
+    look: bool = False
     dtype: str = "float32"
 
     @property
@@ -108,6 +116,12 @@ class TinyVLMConfig:
         return self.pair_layer if self.pair_layer >= 0 else max(self.depth + self.pair_layer, 0)
 
     @property
+    def look_index(self) -> int:
+        """The decoder block after which `Look` runs: the last of `ground_layers` in the
+        decoder (the first block when none is)."""
+        return max([i for i in self.ground_layers if i < self.depth] or [0])
+
+    @property
     def token_grid(self) -> tuple[int, int]:
         """`(rows, cols)` of the image tokens the decoder sees (after pooling)."""
         gh, gw = self.grid
@@ -123,7 +137,8 @@ PRESETS = {
     # Two CPU cores: 96 x 128 images, a two-layer conv stem, 16-px patches (48 image
     # tokens), a 4-layer decoder with ALiBi text attention and GeGLU MLPs (layers 0-1 ground
     # the names, 2 compares the question's two objects, 3 answers), ~1.5M parameters, a step
-    # of 32 questions in about 0.85 s. docs/learning.md measures what these choices change.
+    # of 32 questions in about 0.85 s. docs/learning.md measures what these choices change
+    # (`look=True` too: better on word-named questions, ~10% more per step, off here).
     "cpu": dict(
         image_size=(96, 128),
         patch=16,
@@ -286,6 +301,46 @@ def sincos_2d(rows: int, cols: int, width: int):
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+class Look(nnx.Module):
+    """Cross-attention from text tokens to the image tokens only, `heads` heads.
+
+    Keys come from the image tokens' state; values add to it a projection of each token's
+    fixed (row, column) features (`sincos_2d`), so a query that finds an object carries
+    where it found it into the text state, whatever the image tokens' own features hold.
+    Self-attention mixes image and text keys in one softmax and leaves place to be learned;
+    this is the shortcut from "where the name looks" to "where the object is".
+    """
+
+    def __init__(self, width: int, heads: int, grid: tuple[int, int], rngs: nnx.Rngs, dtype):
+        if width % heads:
+            raise ValueError(f"width {width} is not a multiple of heads {heads}")
+        self.heads, self.head_dim, self.grid = heads, width // heads, tuple(grid)
+        self.norm_text = _norm(width, rngs, dtype)
+        self.norm_image = _norm(width, rngs, dtype)
+        self.query = _dense(width, width, rngs, dtype, shard_in=True)
+        self.key = _dense(width, width, rngs, dtype, shard_in=True)
+        self.value = _dense(width, width, rngs, dtype, shard_in=True)
+        self.place = _dense(width, width, rngs, dtype, shard_in=True)
+        self.out = _dense(width, width, rngs, dtype, shard_in=False)
+
+    def _heads(self, x):
+        return x.reshape(*x.shape[:2], self.heads, self.head_dim)
+
+    def keys_values(self, image_tokens):
+        """`(k, v)`, each `[B, N, H, D]`, from the image tokens' state `[B, N, W]`."""
+        y = self.norm_image(image_tokens)
+        places = jnp.asarray(sincos_2d(*self.grid, y.shape[-1]), y.dtype)
+        return self._heads(self.key(y)), self._heads(self.value(y) + self.place(places)[None])
+
+    def __call__(self, text_tokens, k, v):
+        """`(update [B, L, W] to add to the text state, queries [B, L, H, D])`."""
+        q = self._heads(self.query(self.norm_text(text_tokens)))
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
+        weights = jax.nn.softmax(scores / jnp.sqrt(jnp.float32(self.head_dim)), axis=-1)
+        mixed = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(v.dtype), v)
+        return self.out(mixed.reshape(*mixed.shape[:2], -1)), q
+
+
 class ImageEncoder(nnx.Module):
     """(Conv stem ->) patches -> linear embedding + learned 2D position -> ViT blocks -> tokens."""
 
@@ -395,6 +450,8 @@ class TinyVLM(nnx.Module):
             ]
         )
         self.norm = _norm(config.width, rngs, dtype)
+        if config.look:
+            self.look = Look(config.width, config.heads, config.token_grid, rngs, dtype)
         # Read an object name's box and facts off its tokens, and the question's pair signs
         # off its last token (grounding runs only; see `__call__`).
         self.ground_box = _dense(config.width, 4, rngs, dtype, shard_in=True)
@@ -429,10 +486,11 @@ class TinyVLM(nnx.Module):
         With `ground_span [B, M, 2]` (`batch.ground_spans`) also returns what the model makes
         of each object name: `(logits, {"scores": [B, G, M, N], "boxes": [B, M, 4],
         "facts": [B, M, F], "pair": [B, F], "relation": [B, R]})`: where each name looks
-        (one score map over the N image tokens per layer of `config.ground_layers`), the box
-        and facts it reads off (0..1 corners and `facts.object_facts` units, from its tokens
-        after the last of those layers), and the pair-sign and relation logits read off the
-        question's last token after `config.pair_layer`.
+        (one score map over the N image tokens per layer of `config.ground_layers`, then one
+        for `Look` when `config.look`), the box and facts it reads off (0..1 corners and
+        `facts.object_facts` units, from its tokens after the last of those layers and
+        `Look`), and the pair-sign and relation logits read off the question's last token
+        after `config.pair_layer`.
         """
         length = text.shape[1]
         if length > self.config.max_text_len:
@@ -453,7 +511,15 @@ class TinyVLM(nnx.Module):
         for i, block in enumerate(self.blocks):
             x, (q, k, _) = block(x, mask, bias)
             if ground_span is not None and i in layers:
-                scores.append(self._ground_scores(q, k, weights, block.attn.head_dim))
+                scores.append(
+                    self._ground_scores(q[:, n:], k[:, :n], weights, block.attn.head_dim)
+                )
+            if self.config.look and i == self.config.look_index:
+                x, look_q, look_k, _ = self._look(x)
+                if ground_span is not None:
+                    scores.append(
+                        self._ground_scores(look_q, look_k, weights, self.look.head_dim)
+                    )
             if ground_span is not None and i == layers[-1]:
                 names = jnp.einsum("bml,bld->bmd", weights.astype(x.dtype), x[:, n:])
                 named["boxes"] = jax.nn.sigmoid(self.ground_box(names).astype(jnp.float32))
@@ -466,6 +532,14 @@ class TinyVLM(nnx.Module):
         if ground_span is None:
             return logits
         return logits, {"scores": jnp.stack(scores, axis=1), **named}
+
+    def _look(self, x):
+        """`Look` over `x = [image tokens ; text]`: `(x with the text's update added,
+        queries [B, L, H, D], image keys and values [B, N, H, D])`."""
+        n = self.config.num_image_tokens
+        k, v = self.look.keys_values(x[:, :n])
+        update, q = self.look(x[:, n:], k, v)
+        return jnp.concatenate([x[:, :n], x[:, n:] + update], axis=1), q, k, v
 
     def _distance_bias(self, query_pos, key_pos):
         """ALiBi scores `[B, H, Sq, Sk]` from text positions `[B, Sq]`, `[B, Sk]` (-1: an
@@ -491,14 +565,14 @@ class TinyVLM(nnx.Module):
         inside = (t >= span[..., :1]) & (t < span[..., 1:])
         return inside / jnp.maximum(jnp.sum(inside, axis=-1, keepdims=True), 1)
 
-    def _ground_scores(self, q, k, weights, head_dim: int):
-        """`[B, M, N]` the attention scores of a block's first head from each name (its
+    @staticmethod
+    def _ground_scores(q, k, weights, head_dim: int):
+        """`[B, M, N]` the attention scores of an attention's first head from each name (its
         tokens' queries averaged: the scores are linear in the query, so this is the mean of
-        the tokens' own scores) to the image tokens; `q`, `k` `[B, S, H, D]` are the block's
-        own projections of its input."""
-        n = self.config.num_image_tokens
-        query = jnp.einsum("bml,bld->bmd", weights.astype(q.dtype), q[:, n:, 0])
-        scores = jnp.einsum("bmd,bnd->bmn", query, k[:, :n, 0]).astype(jnp.float32)
+        the tokens' own scores) to the image tokens; `q [B, L, H, D]` are the text tokens'
+        queries and `k [B, N, H, D]` the image tokens' keys."""
+        query = jnp.einsum("bml,bld->bmd", weights.astype(q.dtype), q[:, :, 0])
+        scores = jnp.einsum("bmd,bnd->bmn", query, k[:, :, 0]).astype(jnp.float32)
         return scores / jnp.sqrt(jnp.float32(head_dim))
 
     # -- decoding
@@ -515,18 +589,20 @@ class TinyVLM(nnx.Module):
         ar, inp = self._masks(jnp.zeros_like(text), mask_input)
         mask = attention_mask(ar, inp)
         bias = self._prefix_bias(p)
-        ks, vs = [], []
-        for block in self.blocks:
+        ks, vs, look = [], [], {}
+        for i, block in enumerate(self.blocks):
             x, (_, k, v) = block(x, mask, bias)
             pad = [(0, 0), (0, max_new), (0, 0), (0, 0)]
             ks.append(jnp.pad(k, pad))
             vs.append(jnp.pad(v, pad))
+            if self.config.look and i == self.config.look_index:
+                x, _, look["look_k"], look["look_v"] = self._look(x)
         lengths = jnp.sum(mask_input, axis=1).astype(jnp.int32)
         last = self.config.num_image_tokens + lengths - 1
         logits = self._logits(jnp.take_along_axis(x, last[:, None, None], axis=1)[:, 0])
         key_valid = jnp.concatenate([inp.astype(bool), jnp.zeros((b, max_new), bool)], axis=1)
         cache = {"k": jnp.stack(ks), "v": jnp.stack(vs), "key_valid": key_valid, "lengths": lengths}
-        return logits, cache
+        return logits, {**cache, **look}  # look_k/look_v: the image's keys and values for `Look`
 
     def decode_step(self, token, step, cache, prefix_slots: int):
         """Feeds `token [B]` as generated token number `step`; returns `(logits [B, V], cache)`.
@@ -554,6 +630,8 @@ class TinyVLM(nnx.Module):
             x, k, v = block.step(x, cache["k"][i], cache["v"][i], slot, key_valid, bias)
             ks.append(k)
             vs.append(v)
+            if self.config.look and i == self.config.look_index:
+                x = x + self.look(x, cache["look_k"], cache["look_v"])[0]
         new = dict(cache, k=jnp.stack(ks), v=jnp.stack(vs), key_valid=key_valid)
         return self._logits(x[:, 0]), new
 
