@@ -26,16 +26,10 @@ import sys
 import numpy as np
 
 from jax_spatial.errors import UserError
+from jax_spatial.train.evaluate import naming
 
-GROUPS = {"ref_region_box": "coordinates", "ref_caption_box": "coordinates", "image_text": "drawn"}
 ORDERED = ("right", "forward", "up", "volume")
 TIE = 0.05  # scaled fact units (`facts._SCALE`): closer pairs are left out as too close to call
-
-
-def naming(format_id: str) -> str:
-    from jax_spatial.train import evaluate as eval_lib
-
-    return GROUPS.get(eval_lib.family(format_id), "words")
 
 
 def look_hit(scores: np.ndarray, box: np.ndarray, grid) -> bool:
@@ -127,11 +121,12 @@ def run(args) -> int:
     measures = ["look", *(f"facts/{n}" for n in ORDERED), *(f"pair/{n}" for n in ORDERED)]
     print("| task | objects named by | questions | " + " | ".join(measures) + " |")
     print("|---" * (len(measures) + 3) + "|")
+    counts = collections.Counter((r[3]["task"], naming(r[3]["format_id"])) for r in rows)
     report = {}
     for key in sorted(table):
         cell = table[key]
         accs = {m: 100 * float(np.mean(cell[m])) for m in measures if cell.get(m)}
-        count = sum(1 for r in rows if (r[3]["task"], naming(r[3]["format_id"])) == key)
+        count = counts[key]
         report["/".join(key)] = {"questions": count, **{m: round(v, 1) for m, v in accs.items()}}
         shown = [f"{accs[m]:.1f}" if m in accs else "-" for m in measures]
         print(f"| {key[0]} | {key[1]} | {count} | " + " | ".join(shown) + " |")

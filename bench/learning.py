@@ -154,7 +154,6 @@ def run_settings(config, args) -> dict:
     }))  # fmt: skip
 
 
-COORDINATE_FAMILIES = ("ref_region_box", "ref_caption_box")  # the question writes the boxes
 AXES = {
     "left_of": "left/right",
     "right_of": "left/right",
@@ -178,7 +177,7 @@ def axis_rows(work, names) -> list[str]:
         for row in map(json.loads, path.open()):
             if row["task"] != "position" or row["relation"] not in AXES:
                 continue
-            coords = eval_lib.family(row["format_id"]) in COORDINATE_FAMILIES
+            coords = eval_lib.naming(row["format_id"]) == "coordinates"
             key = ("coordinates" if coords else "words", AXES[row["relation"]])
             count = cells.setdefault(key, {}).setdefault(name, [0, 0])
             count[0] += eval_lib.is_correct(row["prediction"], row)

@@ -44,6 +44,19 @@ def family(format_id: str) -> str:
     return format_id.split("/", 1)[0]
 
 
+# Families whose questions write each object's box into the text as coordinates.
+COORDINATE_FAMILIES = ("ref_region_box", "ref_caption_box")
+
+
+def naming(format_id: str) -> str:
+    """How a format's questions name their objects: "coordinates" (boxes written in the
+    text), "drawn" (`image_text`: prompts drawn on the image, named by colour) or "words"."""
+    fam = family(format_id)
+    if fam in COORDINATE_FAMILIES:
+        return "coordinates"
+    return "drawn" if fam == "image_text" else "words"
+
+
 def accuracy_table(rows) -> dict:
     """`rows` of `(meta, prediction, ...)` -> accuracies (0..100) overall, per task/format."""
     groups: dict[str, dict[str, list[int]]] = collections.defaultdict(

@@ -116,10 +116,15 @@ class TinyVLMConfig:
         return self.pair_layer if self.pair_layer >= 0 else max(self.depth + self.pair_layer, 0)
 
     @property
+    def decoder_ground_layers(self) -> list[int]:
+        """`ground_layers` that are blocks of this decoder."""
+        return [i for i in self.ground_layers if i < self.depth]
+
+    @property
     def look_index(self) -> int:
         """The decoder block after which `Look` runs: the last of `ground_layers` in the
         decoder (the first block when none is)."""
-        return max([i for i in self.ground_layers if i < self.depth] or [0])
+        return max(self.decoder_ground_layers or [0])
 
     @property
     def token_grid(self) -> tuple[int, int]:
@@ -499,7 +504,7 @@ class TinyVLM(nnx.Module):
         x = self._inputs(image, text, positions)
         mask = attention_mask(*self._masks(mask_ar, mask_input))
         bias = self._prefix_bias(length)
-        layers = [i for i in self.config.ground_layers if i < len(self.blocks)]
+        layers = self.config.decoder_ground_layers
         n = self.config.num_image_tokens
         named = {}
         scores = []
