@@ -3,7 +3,7 @@ r"""Does the data teach? `tiny_vlm` trained on procedural spatial QA, scored on 
     python bench/learning.py [--steps 1500] [--train-scenes 400] [--test-scenes 80]
         [--views 3] [--quotas position=18,size=6] [--ground 1.0] [--reuse]
         [--eval-items 3000] [--out docs/learning] [--runs trained,blind,caption_raw]
-        [--overrides '{"depth": 3}'] [--keep-runs]
+        [--overrides '{"depth": 3}'] [--keep-runs] [--length-group 8]
         [--first-formats image_text/boxes --first-steps 800]
         [--stages "image_text/boxes:700;caption/boxes+ref/boxes:500"]
 
@@ -109,6 +109,7 @@ def run_config(args, data_dir, kind: str):
     c.eval.max_items = args.eval_items
     c.eval.every_format = True
     c.data.blind = kind == "blind"
+    c.data.length_group = args.length_group
     c.ground_weight = 0.0 if kind == "no_ground" else args.ground
     c.model.overrides = json.loads(args.overrides)
     if kind == "caption_raw":
@@ -241,6 +242,13 @@ def main() -> int:
     )
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--length-group",
+        type=int,
+        default=8,
+        help="batches whose questions are sorted by length and cut again (data.length_group; "
+        "1: batches as shuffled, padded to their longest question's bucket)",
+    )
     parser.add_argument("--eval-items", type=int, default=3000)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--runs", default="trained,blind,caption_raw")

@@ -237,6 +237,27 @@ def test_one_step_decreases_the_loss_on_a_repeated_batch(data_dir):
     assert losses[-1] < losses[0], losses
 
 
+def test_padding_a_batch_further_leaves_its_loss_alone(data_dir):
+    """`data.pad_text` (what processes with shorter batches do to agree on one length):
+    padded keys are masked and the answer is where it was, so the loss is the same (float32
+    softmaxes over more masked keys: 1e-5)."""
+    config = tiny_config(data_dir)
+    tok, model, _ = _fresh(data_dir, config)
+    host = _batch(data_dir, tok)
+    longer = data_lib.pad_text(host, host["text"].shape[1] + 24, tok.pad_id)
+    assert longer["text"].shape[1] == host["text"].shape[1] + 24
+    assert (longer["text"][:, -24:] == tok.pad_id).all() and not longer["mask_input"][:, -24:].any()
+    assert data_lib.common_length(host, tok.pad_id) is host  # one process: as it is
+
+    def loss(b):
+        arrays = {k: jnp.asarray(b[k]) for k in data_lib.ARRAY_FIELDS}
+        return float(trainer._loss_sum(model, arrays)[1][0])
+
+    np.testing.assert_allclose(loss(longer), loss(host), rtol=1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        data_lib.pad_text(host, host["text"].shape[1] - 1, tok.pad_id)
+
+
 def test_gradient_accumulation_equals_the_whole_batch(data_dir):
     """Two micro-batches: the same update as one batch (float32 sums in another order: 1e-5)."""
     config = tiny_config(data_dir)
@@ -635,11 +656,13 @@ def test_processes_read_disjoint_slices_that_cover_the_split(data_dir):
     assert not frames[0] & frames[1]
 
 
-def test_iterator_state_restores_the_same_batches_and_formats(data_dir):
+@pytest.mark.parametrize("length_group", [1, 3])
+def test_iterator_state_restores_the_same_batches_and_formats(data_dir, length_group):
     source = data_lib.open_split(data_dir, NAME, "train")
     index = data_lib.question_index(source)
     tok = WordTokenizer.train(data_lib.tokenizer_texts(source, max_frames=2))
-    read = data_lib.ReadConfig(image_size=(32, 32), seed=3)
+    # With length groups, state taken inside a window restores the rest of that window.
+    read = data_lib.ReadConfig(image_size=(32, 32), seed=3, length_group=length_group)
     it = iter(data_lib.train_batches(source, index, tok, read, 3))
     next(it)
     state = it.get_state()
@@ -651,6 +674,41 @@ def test_iterator_state_restores_the_same_batches_and_formats(data_dir):
         assert got["qa_id"] == want["qa_id"] and got["format_id"] == want["format_id"]
         np.testing.assert_array_equal(got["text"], want["text"])
         np.testing.assert_array_equal(got["image"], want["image"])
+
+
+def test_length_groups_batch_the_same_questions_by_like_lengths(data_dir):
+    source = data_lib.open_split(data_dir, NAME, "train")
+    index = data_lib.question_index(source)
+    tok = WordTokenizer.train(data_lib.tokenizer_texts(source, max_frames=4))
+    read = data_lib.ReadConfig(image_size=(32, 32), draw=False, seed=2)
+    group, size = 4, 4
+
+    def epoch(config):
+        return list(data_lib.train_batches(source, index, tok, config, size, num_epochs=1))
+
+    plain = epoch(read)
+    grouped = epoch(dataclasses.replace(read, length_group=group))
+    every = {f"{source[int(i)]['key'].decode()}/{int(k)}" for i, k in index}
+    ids = [q for b in grouped for q in b["qa_id"]]
+    # One epoch: as many questions as ungrouped batches hold, each once (the last window's
+    # remainder is left out, as drop_remainder leaves out the last partial batch).
+    assert len(ids) == len(set(ids)) == sum(len(b["qa_id"]) for b in plain)
+    assert set(ids) <= every
+    lengths = [b["mask_input"].sum(1) for b in grouped]
+    for b, n in zip(grouped, lengths, strict=True):
+        assert b["text"].shape[1] == batch_lib.bucket_length(int(n.max()), read.buckets)
+    windows = [lengths[i : i + group] for i in range(0, len(lengths) - group + 1, group)]
+    assert len(windows) >= 3
+    for window in windows:
+        # A window's batches cut its sorted lengths: their ranges do not overlap.
+        spans = sorted((int(n.min()), int(n.max())) for n in window)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    # ... and come in a random order, not always shortest first.
+    assert any([int(n.max()) for n in w] != sorted(int(n.max()) for n in w) for w in windows)
+    padded = lambda batches: sum(b["text"].shape[1] for b in batches)
+    assert padded(grouped) < padded(plain)
+    with pytest.raises(UserError, match="length_group"):
+        data_lib.train_batches(source, index, tok, dataclasses.replace(read, length_group=0), 4)
 
 
 def test_each_epoch_reshuffles_and_resamples_formats(data_dir):

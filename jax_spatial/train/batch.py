@@ -37,7 +37,7 @@ import optax
 from jax_spatial.train.facts import NUM_FACTS, relation_id
 from jax_spatial.train.tokenizer import Tokenizer
 
-LENGTH_BUCKETS = (32, 64, 128, 192, 256, 384, 512)
+LENGTH_BUCKETS = (32, 48, 64, 96, 128, 192, 256, 384, 512)
 MAX_MENTIONS = 8  # object names per question with a grounding target (more are dropped)
 IMAGE_PLACEHOLDER = "<image>"
 

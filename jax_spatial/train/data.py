@@ -13,9 +13,9 @@ the same) -> re-phrased and its overlays drawn (`formats.expand`, `formats.draw`
 `jax_spatial.reading` path) -> letterboxed to the model's size -> tokenized -> batched with
 the length padded to a bucket.
 
-Multi-host: each process takes every `process_count`-th frame (`process_index::count`) and
-`global_batch` assembles the process-local arrays into global ones
-(`jax.make_array_from_process_local_data`).
+Multi-host: each process takes every `process_count`-th frame (`process_index::count`),
+`common_length` pads the processes' batches to one length, and `global_batch` assembles the
+process-local arrays into global ones (`jax.make_array_from_process_local_data`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ class ReadConfig:
       seed: shuffling and format sampling.
       worker_count: grain worker processes (`mp_prefetch`); 0 reads in the main process.
       buckets: padded text lengths.
+      length_group: sort the questions of this many consecutive batches by token length
+        and cut them into batches, given in a random order (1: batches as shuffled). A step
+        costs by its padded length, so batches of like lengths cost less; the same
+        questions are seen in the same epoch either way.
       ground: also give each element its grounding targets (`batch.ground_spans`: where
         the question names each object, that object's box and facts, the pair signs of the
         question's two objects and the relation it asks; `train.facts`).
@@ -65,6 +69,7 @@ class ReadConfig:
     seed: int = 0
     worker_count: int = 0
     buckets: tuple[int, ...] = batch_lib.LENGTH_BUCKETS
+    length_group: int = 1
     ground: bool = False
 
 
@@ -252,6 +257,31 @@ class _Collate:
         return out
 
 
+class _LengthGroups(grain.transforms.RandomMap):
+    """A window of elements -> its batches of like lengths, in a random order."""
+
+    def __init__(self, collate: _Collate, batch_size: int):
+        self.collate, self.batch_size = collate, batch_size
+
+    def random_map(self, window, rng: np.random.Generator):
+        # A stable sort keeps the shuffled order among equal lengths; a short last window
+        # (finite epochs) gives its full batches only, as drop_remainder would.
+        order = sorted(range(len(window)), key=lambda i: len(window[i]["text"]))
+        n = len(window) // self.batch_size
+        cuts = [order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(n)]
+        return [self.collate([window[i] for i in cuts[j]]) for j in rng.permutation(n)]
+
+
+class _Unpack(grain.experimental.FlatMapTransform):
+    """A list of batches -> the batches one by one (its iterator state is checkpointable)."""
+
+    def __init__(self, max_fan_out: int):
+        self.max_fan_out = max_fan_out
+
+    def flat_map(self, batches):
+        return batches
+
+
 def _process_slice(index: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
     # By frame, so a frame's questions stay on one process (its image is read once there).
     keep = (index[:, 0] % process_count) == process_index
@@ -280,8 +310,21 @@ def train_batches(
     ds = grain.MapDataset.source(index).seed(config.seed).shuffle().repeat(num_epochs)
     ds = ds.random_map(_TrainElement(source, tokenizer, config))
     collate = _Collate(tokenizer.pad_id, config.buckets)
-    ds = ds.batch(batch_size, drop_remainder=True, batch_fn=collate)
-    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0 if config.worker_count else 2))
+    threads = 0 if config.worker_count else 2
+    group = int(config.length_group)
+    if group < 1:
+        raise UserError(f"length_group must be 1 or more, not {group}")
+    if group == 1:
+        ds = ds.batch(batch_size, drop_remainder=True, batch_fn=collate)
+        it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads))
+    else:
+        ds = ds.batch(batch_size * group, drop_remainder=False, batch_fn=list)
+        ds = ds.random_map(_LengthGroups(collate, batch_size))
+        # A window holds `group` batches: prefetch as many batches as grain's default would.
+        it = ds.to_iter_dataset(
+            grain.ReadOptions(num_threads=threads, prefetch_buffer_size=max(2, 500 // group))
+        )
+        it = grain.experimental.FlatMapIterDataset(it, _Unpack(group))
     if config.worker_count:
         from absl import flags
 
@@ -381,6 +424,35 @@ def tokenizer_texts(source, formats="all", max_frames: int = 64, seed: int = 0) 
     yield " ".join("0123456789") + " yes no A B C D"
 
 
+def pad_text(batch: dict, length: int, pad_id: int) -> dict:
+    """`batch` with its `[B, L]` token arrays padded on the right to `[B, length]`."""
+    extra = length - batch["text"].shape[1]
+    if extra < 0:
+        raise ValueError(f"batch of length {batch['text'].shape[1]} does not fit {length}")
+    if not extra:
+        return batch
+    out = dict(batch)
+    for name in ("text", "mask_ar", "mask_loss", "mask_input"):
+        fill = pad_id if name == "text" else 0
+        out[name] = np.pad(batch[name], ((0, 0), (0, extra)), constant_values=fill)
+    return out
+
+
+def common_length(batch: dict, pad_id: int) -> dict:
+    """Pads this process's batch to the longest any process has this step.
+
+    Each process pads its batch to its own bucket (more so with length groups), and one
+    global array needs one shape: one all-gather of a scalar per step agrees on it.
+    """
+    import jax
+    from jax.experimental import multihost_utils
+
+    if jax.process_count() == 1:
+        return batch
+    mine = np.int32(batch["text"].shape[1])
+    return pad_text(batch, int(np.max(multihost_utils.process_allgather(mine))), pad_id)
+
+
 def global_batch(batch: dict, sharding) -> dict:
     """Process-local numpy arrays -> global `jax.Array`s laid out by `sharding`."""
     import jax
@@ -396,9 +468,11 @@ __all__ = [
     "ReadConfig",
     "allowed_formats",
     "collate_padded",
+    "common_length",
     "eval_items",
     "global_batch",
     "open_split",
+    "pad_text",
     "prefix_batches",
     "question_index",
     "render_question",

@@ -64,11 +64,11 @@ class TinyVLMConfig:
         step, so the end of a question tells its first object from its second by how far back
         each is named: the comparison every relation asks for.
       mlp: the decoder's MLPs, "gelu" or "geglu" (gated, `MLP`).
-      look: after the last grounding layer, every text token also attends to the image
-        tokens alone through a `Look` cross-attention whose values carry each token's fixed
-        place in the grid; in grounding runs its first head is the one taught to look at a
-        name's object (beside the `ground_layers`' heads), so what a name finds arrives in
-        its state with the finding's place already in it.
+      look: (on in the `cpu` preset) after the last grounding layer, every text token also
+        attends to the image tokens alone through a `Look` cross-attention whose values
+        carry each token's fixed place in the grid; in grounding runs its first head is the
+        one taught to look at a name's object (beside the `ground_layers`' heads), so what a
+        name finds arrives in its state with the finding's place already in it.
       dtype: compute dtype, "float32" or "bfloat16" (parameters stay float32).
     """
 
@@ -141,9 +141,10 @@ class TinyVLMConfig:
 PRESETS = {
     # Two CPU cores: 96 x 128 images, a two-layer conv stem, 16-px patches (48 image
     # tokens), a 4-layer decoder with ALiBi text attention and GeGLU MLPs (layers 0-1 ground
-    # the names, 2 compares the question's two objects, 3 answers), ~1.5M parameters, a step
-    # of 32 questions in about 0.85 s. docs/learning.md measures what these choices change
-    # (`look=True` too: better on word-named questions, ~10% more per step, off here).
+    # the names, `Look` after layer 1 brings each name what it finds with its place, 2
+    # compares the question's two objects, 3 answers), ~1.6M parameters, a step of 32
+    # questions in 0.4-0.85 s by its padded length. docs/learning.md measures what these
+    # choices change (`look` costs ~10% per step and gains on word-named questions).
     "cpu": dict(
         image_size=(96, 128),
         patch=16,
@@ -156,6 +157,7 @@ PRESETS = {
         heads=4,
         alibi=True,
         mlp="geglu",
+        look=True,
     ),
     # An accelerator: 224 px, a ViT-S-like encoder, a 12-layer 512-wide decoder.
     "gpu": dict(
