@@ -37,7 +37,8 @@ from jax_spatial.train import batch as batch_lib
 from jax_spatial.train import facts as facts_lib
 
 META_FIELDS = ("qa_id", "task", "relation", "kind", "canonical", "format_id", "question")
-ARRAY_FIELDS = ("image", "text", "mask_ar", "mask_loss", "mask_input")
+TEXT_FIELDS = ("text", "mask_ar", "mask_loss", "mask_input")  # `[B, L]`, padded together
+ARRAY_FIELDS = ("image", *TEXT_FIELDS)
 # with `ReadConfig.ground` (`batch.ground_spans`)
 GROUND_FIELDS = ("ground_span", "ground_box", "ground_facts", "pair_sign", "relation_id")
 
@@ -435,7 +436,7 @@ def pad_text(batch: dict, length: int, pad_id: int) -> dict:
     if not extra:
         return batch
     out = dict(batch)
-    for name in ("text", "mask_ar", "mask_loss", "mask_input"):
+    for name in TEXT_FIELDS:
         fill = pad_id if name == "text" else 0
         out[name] = np.pad(batch[name], ((0, 0), (0, extra)), constant_values=fill)
     return out

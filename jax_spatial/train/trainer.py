@@ -256,6 +256,7 @@ def _read_config(config, model) -> data_lib.ReadConfig:
         seed=int(config.seed),
         worker_count=int(d.worker_count),
         buckets=tuple(int(b) for b in d.length_buckets),
+        # A checkpoint written before length groups (read back by `predict`) has none.
         length_group=int(d.get("length_group", 1)),
         ground=_ground_weight(config, model) > 0,
     )
